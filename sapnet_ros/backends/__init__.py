@@ -1,0 +1,145 @@
+"""Inference backends behind one small interface, selected by name.
+
+A backend takes and returns float32 NCHW RGB batches in [0, 1]; it knows
+nothing of ROS, files or colour orders (``Derainer`` owns those). Construction
+only validates options; ``load()`` allocates sessions, engines and device
+memory; ``close()`` frees them. Backends are context managers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from sapnet_ros.errors import BackendError
+
+LOG = logging.getLogger(__name__)
+
+# name -> "module:Class"; imported on demand so that a missing optional
+# dependency (TensorRT, pycuda) only matters to the backend that needs it.
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "sapnet_ros.backends.onnxruntime:OnnxRuntimeBackend",
+    "torch": "sapnet_ros.backends.torch:TorchBackend",
+}
+AUTO_ORDER = ("onnxruntime", "torch")  # fastest first
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Everything a backend may need; each backend reads the fields it uses.
+
+    Attributes:
+        weights: SAPNet weights (safetensors or official .pth); None = shipped.
+        onnx: ONNX model for ONNX Runtime / TensorRT; None = derived from weights.
+        engine: serialized TensorRT engine; None = built or looked up from cache.
+        precision: one of PRECISIONS; each backend lists the ones it supports.
+        device: "cpu", "cuda" or "cuda:N" (PyTorch and ONNX Runtime providers).
+        threads: intra-op CPU threads; 0 leaves the library default.
+    """
+
+    weights: Path | None = None
+    onnx: Path | None = None
+    engine: Path | None = None
+    precision: str = "fp32"
+    device: str = "cpu"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a loaded backend reports about itself (logs, diagnostics, bench)."""
+
+    name: str
+    device: str
+    precision: str
+    model_sha256: str
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The interface every backend implements."""
+
+    name: str
+    precisions: tuple[str, ...]
+
+    def __init__(self, options: BackendOptions) -> None:
+        """Validate ``options``; allocate nothing yet."""
+
+    @classmethod
+    def unavailable_reason(cls, options: BackendOptions) -> str | None:
+        """Why this backend cannot run here with ``options`` (None: it can)."""
+
+    def load(self) -> None:
+        """Allocate sessions, engines and device memory."""
+
+    def close(self) -> None:
+        """Free what ``load`` allocated; safe to call twice."""
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Derain float32 (B, 3, H, W) RGB [0, 1]; returns the same shape and range."""
+
+    @property
+    def info(self) -> BackendInfo:
+        """Name, device, precision and model hash; valid after ``load``."""
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is ``auto`` or a known backend, else raise BackendError."""
+    if name != "auto" and name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
+    return name
+
+
+def _backend_class(name: str) -> type[Backend]:
+    module_name, class_name = BACKENDS[name].split(":")
+    cls: type[Backend] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def unavailable_reason(name: str, options: BackendOptions) -> str | None:
+    """Why backend ``name`` cannot run here with ``options``, or None if it can."""
+    check_name(name)
+    try:
+        cls = _backend_class(name)
+    except ImportError as err:
+        return f"cannot import it ({err})"
+    return cls.unavailable_reason(options)
+
+
+def resolve_name(name: str, options: BackendOptions) -> str:
+    """Map ``auto`` to the fastest backend usable here, logging each one skipped."""
+    if check_name(name) != "auto":
+        return name
+    for candidate in AUTO_ORDER:
+        reason = unavailable_reason(candidate, options)
+        if reason is None:
+            LOG.info("backend auto -> %s", candidate)
+            return candidate
+        LOG.info("backend auto: skipping %s: %s", candidate, reason)
+    raise BackendError(f"no backend can run precision {options.precision!r} here")
+
+
+def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
+    """Construct (not load) the backend ``name`` (or ``auto``) with ``options``.
+
+    Raises:
+        BackendError: unknown name, or the backend cannot run here.
+    """
+    options = options or BackendOptions()
+    if options.precision not in PRECISIONS:
+        raise BackendError(f"unknown precision {options.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    resolved = resolve_name(name, options)
+    reason = unavailable_reason(resolved, options)
+    if reason is not None:
+        raise BackendError(f"backend {resolved!r} is unavailable: {reason}")
+    return _backend_class(resolved)(options)

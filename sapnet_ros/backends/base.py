@@ -1,0 +1,62 @@
+"""What every backend shares: the context-manager protocol and load checks."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sapnet_ros.backends import BackendInfo, BackendOptions
+from sapnet_ros.errors import BackendError
+
+
+class BackendBase:
+    """Validates options at construction; subclasses fill ``load/close/infer``."""
+
+    name: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def __init__(self, options: BackendOptions) -> None:
+        if options.precision not in self.precisions:
+            raise BackendError(
+                f"backend {self.name!r} does not support precision {options.precision!r}; "
+                f"choose one of: {', '.join(self.precisions)}"
+            )
+        self.options = options
+        self._info: BackendInfo | None = None
+
+    @classmethod
+    def unavailable_reason(cls, options: BackendOptions) -> str | None:
+        """Why this backend cannot run here with ``options`` (None: it can)."""
+        if options.precision not in cls.precisions:
+            return f"precision {options.precision!r} not supported (only {', '.join(cls.precisions)})"
+        return None
+
+    @property
+    def info(self) -> BackendInfo:
+        if self._info is None:
+            raise BackendError(f"backend {self.name!r} used before load()")
+        return self._info
+
+    def _require_loaded(self, handle: Any) -> Any:
+        if handle is None:
+            raise BackendError(f"backend {self.name!r} used before load() or after close()")
+        return handle
+
+    @staticmethod
+    def _check_batch(batch: np.ndarray) -> None:
+        if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1] != 3:
+            raise BackendError(f"expected float32 (B, 3, H, W), got {batch.dtype} {batch.shape}")
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> BackendBase:
+        self.load()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,48 @@
+"""Command-line options shared by every tool that derains (derain, bench, evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from sapnet_ros.backends import BACKENDS, PRECISIONS, BackendOptions
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--backend --weights --onnx --precision --device --threads --max-side``."""
+    group = parser.add_argument_group("inference")
+    group.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", *BACKENDS],
+        help="inference backend; auto picks the fastest one available (default: %(default)s)",
+    )
+    group.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="SAPNet weights, .safetensors or official .pth (default: the shipped weights)",
+    )
+    group.add_argument(
+        "--onnx", type=Path, default=None, help="ONNX model for onnxruntime (default: exported from --weights)"
+    )
+    group.add_argument("--precision", default="fp32", choices=PRECISIONS, help="default: %(default)s")
+    group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    group.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = library default")
+    group.add_argument(
+        "--max-side",
+        type=int,
+        default=0,
+        help="derain at most at this longer side and resize back; 0 = native (default)",
+    )
+
+
+def backend_options(args: argparse.Namespace) -> BackendOptions:
+    return BackendOptions(
+        weights=args.weights, onnx=args.onnx, precision=args.precision, device=args.device, threads=args.threads
+    )
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,188 @@
+"""The one frame path shared by the node, the CLI, the bag evaluation and the benchmark.
+
+    array (H, W[, C]) uint8/uint16, named colour order
+      -> network batch: float32 (B, 3, H, W) RGB [0, 1]
+      -> backend.infer
+      -> array of the input's shape, dtype and colour order
+
+``Derainer`` owns everything common to those consumers: grey and alpha
+handling, 16-bit scaling, the processing-size policy and timing. Nothing else
+calls a backend directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from sapnet_ros.backends import Backend, BackendOptions, create_backend
+from sapnet_ros.errors import ImageFormatError
+
+ColorOrder = Literal["rgb", "bgr"]
+COLOR_ORDERS: tuple[ColorOrder, ...] = ("rgb", "bgr")
+LUMA_BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # R, G, B weights
+SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """Milliseconds spent on one ``run``/``run_batch`` call, by step."""
+
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise ImageFormatError unless ``image`` is (H, W) or (H, W, 1|3|4), uint8 or uint16, non-empty."""
+    if image.dtype not in SCALES:
+        raise ImageFormatError(f"unsupported pixel type {image.dtype}; expected uint8 or uint16")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ImageFormatError(f"unsupported image shape {image.shape}; expected (H, W) or (H, W, 1|3|4)")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageFormatError(f"empty image {image.shape}")
+
+
+def to_network(image: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
+    """Convert one image to the network's input layout.
+
+    Args:
+        image: (H, W) or (H, W, 1|3|4), uint8 [0, 255] or uint16 [0, 65535];
+            colour channels in ``order`` (alpha, if any, is ignored).
+        order: "rgb" or "bgr".
+
+    Returns:
+        float32 (3, H, W), RGB in [0, 1].
+    """
+    check_image(image)
+    scale = np.float32(1.0 / SCALES[image.dtype])
+    if image.ndim == 2 or image.shape[2] == 1:
+        grey = image.reshape(image.shape[0], image.shape[1]) * scale  # (H, W)
+        return np.broadcast_to(grey, (3, *grey.shape)).copy()
+    colour = image[:, :, 2::-1] if order == "bgr" else image[:, :, :3]  # (H, W, 3) RGB view
+    return np.ascontiguousarray(colour.transpose(2, 0, 1), dtype=np.float32) * scale
+
+
+def from_network(rgb: np.ndarray, like: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
+    """Convert one network output back to the layout, dtype and colour order of ``like``.
+
+    Args:
+        rgb: float32 (3, H, W), RGB, nominally [0, 1] (clipped here).
+        like: the input image the output replaces; its alpha is passed through,
+            and a grey input gets the BT.601 luma of ``rgb``.
+        order: colour order of ``like``.
+
+    Returns:
+        Array of ``like``'s shape and dtype, rounded to the nearest level.
+    """
+    full_scale = SCALES[like.dtype]
+    if like.ndim == 2 or like.shape[2] == 1:
+        grey = np.tensordot(LUMA_BT601, rgb, axes=1)  # (H, W)
+        return _quantize(grey, full_scale, like.dtype).reshape(like.shape)
+    channels = rgb[::-1] if order == "bgr" else rgb
+    out = np.empty_like(like)
+    out[:, :, :3] = _quantize(channels.transpose(1, 2, 0), full_scale, like.dtype)
+    if like.shape[2] == 4:
+        out[:, :, 3] = like[:, :, 3]
+    return out
+
+
+def _quantize(values: np.ndarray, full_scale: float, dtype: np.dtype) -> np.ndarray:
+    scaled = np.clip(values, 0.0, 1.0) * np.float32(full_scale)
+    return np.rint(scaled).astype(dtype)
+
+
+def _resize_chw(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize float32 (C, H, W) with area averaging down and bicubic up."""
+    shrinking = height * width < tensor.shape[1] * tensor.shape[2]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    resized = cv2.resize(tensor.transpose(1, 2, 0), (width, height), interpolation=interpolation)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1))
+
+
+class Derainer:
+    """Derains arrays through one backend.
+
+    Args:
+        backend: a loaded backend (see ``sapnet_ros.backends``).
+        max_side: 0 derains at native size; otherwise frames whose longer side
+            exceeds it are derained at that size and resized back.
+    """
+
+    def __init__(self, backend: Backend, max_side: int = 0) -> None:
+        if max_side < 0:
+            raise ValueError(f"max_side must be >= 0, got {max_side}")
+        self.backend = backend
+        self.max_side = max_side
+        self.last_timing = FrameTiming(0.0, 0.0, 0.0)
+
+    def processing_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) the network sees for an input of this size."""
+        longest = max(height, width)
+        if not self.max_side or longest <= self.max_side:
+            return height, width
+        factor = self.max_side / longest
+        return max(1, round(height * factor)), max(1, round(width * factor))
+
+    def run(self, image: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
+        """Derain one image; returns an array of the same shape, dtype and colour order."""
+        return self.run_batch([image], order)[0]
+
+    def run_batch(self, images: Sequence[np.ndarray], order: ColorOrder = "rgb") -> list[np.ndarray]:
+        """Derain images of one size in a single backend call.
+
+        Raises:
+            ImageFormatError: an image has an unsupported dtype or shape, or
+                the images differ in height and width.
+        """
+        if order not in COLOR_ORDERS:
+            raise ImageFormatError(f"unknown colour order {order!r}; expected one of {COLOR_ORDERS}")
+        if len({image.shape[:2] for image in images}) > 1:
+            raise ImageFormatError("images in one batch must share height and width")
+        started = time.perf_counter()
+        height, width = images[0].shape[:2]
+        net_height, net_width = self.processing_size(height, width)
+        batch = np.stack([self._prepare(image, order, net_height, net_width) for image in images])
+        prepared = time.perf_counter()
+        derained = self.backend.infer(batch)  # (B, 3, h, w)
+        inferred = time.perf_counter()
+        outputs = [
+            from_network(self._restore(rgb, height, width), like=image, order=order)
+            for rgb, image in zip(derained, images, strict=True)
+        ]
+        finished = time.perf_counter()
+        self.last_timing = FrameTiming(
+            (prepared - started) * 1e3, (inferred - prepared) * 1e3, (finished - inferred) * 1e3
+        )
+        return outputs
+
+    @staticmethod
+    def _prepare(image: np.ndarray, order: ColorOrder, height: int, width: int) -> np.ndarray:
+        tensor = to_network(image, order)
+        if tensor.shape[1:] != (height, width):
+            tensor = _resize_chw(tensor, height, width)
+        return tensor
+
+    @staticmethod
+    def _restore(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+        return rgb if rgb.shape[1:] == (height, width) else _resize_chw(rgb, height, width)
+
+
+@contextmanager
+def open_derainer(
+    backend: str = "auto", options: BackendOptions | None = None, max_side: int = 0
+) -> Iterator[Derainer]:
+    """Create and load backend ``backend`` (or ``auto``), yield a Derainer, close the backend after."""
+    loaded = create_backend(backend, options)
+    with loaded:
+        yield Derainer(loaded, max_side=max_side)

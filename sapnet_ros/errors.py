@@ -1,0 +1,26 @@
+"""The project's few exception types.
+
+Third-party errors are translated into these where they enter the project
+(``raise WeightsError(...) from err``), so callers handle one family and every
+message fits on one line.
+"""
+
+
+class SapnetError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class WeightsError(SapnetError):
+    """A weights file is missing, unreadable, or does not fit the network."""
+
+
+class BackendError(SapnetError):
+    """A backend is unknown, unavailable here, or used before it was loaded."""
+
+
+class ImageFormatError(SapnetError):
+    """An image or message cannot be converted (encoding, size, truncated data)."""
+
+
+class OutputExistsError(SapnetError):
+    """A tool was asked to write over one of its own inputs."""

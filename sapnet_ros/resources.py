@@ -1,0 +1,46 @@
+"""Where the shipped weights, ONNX model and sample images live.
+
+The same code runs from a source checkout (``pip install -e .``), from a
+wheel (``data_files`` land in ``<prefix>/share/sapnet_ros``) and from a colcon
+workspace (``AMENT_PREFIX_PATH`` lists the install prefixes), so files are looked up
+in that order and the first hit wins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PACKAGE = "sapnet_ros"
+DEFAULT_WEIGHTS = "sapnet_rain100h.safetensors"
+DEFAULT_ONNX = "sapnet.onnx"
+SAMPLES_DIR = Path(__file__).resolve().parent / "data"
+
+
+def _share_directories() -> list[Path]:
+    candidates = [Path(__file__).resolve().parent.parent, Path(sys.prefix) / "share" / PACKAGE]
+    if os.environ.get("AMENT_PREFIX_PATH"):  # a sourced ROS 2 workspace
+        candidates += [Path(prefix) / "share" / PACKAGE for prefix in os.environ["AMENT_PREFIX_PATH"].split(os.pathsep)]
+    return candidates
+
+
+def models_dir() -> Path:
+    """The first ``models/`` folder that holds the shipped weights."""
+    for share in _share_directories():
+        if (share / "models" / DEFAULT_WEIGHTS).is_file():
+            return share / "models"
+    return _share_directories()[0] / "models"
+
+
+def default_weights() -> Path:
+    return models_dir() / DEFAULT_WEIGHTS
+
+
+def default_onnx() -> Path:
+    return models_dir() / DEFAULT_ONNX
+
+
+def sample_images() -> list[Path]:
+    """The rainy sample photos that ship inside the package (JPEG, RGB)."""
+    return sorted(SAMPLES_DIR.glob("*.jpg"))

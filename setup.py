@@ -1,0 +1,72 @@
+"""ament_python package definition: works with ``colcon build`` and ``pip install -e .``."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "sapnet_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["data/*.jpg"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (
+            f"share/{PACKAGE}/models",
+            glob("models/*.safetensors") + glob("models/*.onnx") + glob("models/*.txt") + glob("models/*.md"),
+        ),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "setuptools",
+        "numpy>=1.24",
+        "torch>=2.4",
+        "onnx>=1.16",
+        "onnxscript>=0.2",
+        "onnxruntime>=1.18",
+        "safetensors>=0.4",
+        "opencv-python-headless>=4.8,<5",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        # ROS 2 Kilted from PyPI wheels, for virtualenvs; a ROS install provides these itself.
+        "ros": [
+            "ros-rclpy",
+            "ros-sensor-msgs",
+            "ros-std-msgs",
+            "ros-diagnostic-msgs",
+            "ros-rmw-fastrtps-cpp",
+            "rosbags>=0.10",
+        ],
+        "test": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "rosbags-image>=0.9",
+            "scikit-image>=0.22",
+            "colcon-core",
+            "colcon-ros",
+            "colcon-python-setup-py",
+            "types-tqdm",
+            "types-PyYAML",
+        ],
+    },
+    zip_safe=True,
+    maintainer="sapnet_ros developers",
+    maintainer_email="sapnet-ros@example.org",
+    description="Real-time rain removal for ROS 2 camera images with SAPNet (WACV 2022).",
+    license="MIT",
+    entry_points={
+        "console_scripts": [
+            "sapnet-derain = sapnet_ros.cli:main",
+            "sapnet-export = sapnet_ros.export:main",
+            "sapnet-convert-weights = sapnet_ros.weights:main",
+        ],
+    },
+)
