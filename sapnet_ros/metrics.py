@@ -1,0 +1,91 @@
+"""Image quality metrics used by training, evaluation and the benchmark.
+
+One implementation for all of them, in PyTorch so that SSIM is also the
+training loss: PSNR and SSIM (Wang et al. 2004: Gaussian window 11, sigma
+1.5, K1 0.01, K2 0.03), on RGB and on the luma channel Y of ITU-R BT.601
+(``16 + 65.481 R + 128.553 G + 24.966 B``, MATLAB's ``rgb2ycbcr``), which is
+how deraining papers report Rain100H figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sapnet_ros.derainer import ColorOrder, to_network
+
+_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+_Y_OFFSET = 16.0 / 255.0
+
+
+def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of (B, 3, H, W) RGB in [0, 1]; returns (B, 1, H, W) in [16/255, 235/255]."""
+    weights = rgb.new_tensor(_Y_WEIGHTS).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True) + _Y_OFFSET
+
+
+def psnr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image of (B, C, H, W) tensors in [0, 1]; returns (B,). Identical images give inf."""
+    mse = (estimate - target).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(1.0 / mse)
+
+
+def _gaussian_window(channels: int, size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    kernel_1d = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel_1d = kernel_1d / kernel_1d.sum()
+    kernel_2d = kernel_1d[:, None] * kernel_1d[None, :]  # (size, size)
+    return kernel_2d.expand(channels, 1, size, size).contiguous()
+
+
+def ssim(estimate: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Mean SSIM per image of (B, C, H, W) tensors in [0, 1]; returns (B,). Differentiable.
+
+    Images smaller than the window are compared with a window of their own size.
+    """
+    channels = estimate.shape[1]
+    window = min(window, estimate.shape[-1], estimate.shape[-2])
+    kernel = _gaussian_window(channels, window, sigma, estimate)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, kernel, groups=channels)  # "valid" windows, as in Wang et al.
+
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y = blur(estimate), blur(target)
+    var_x = blur(estimate * estimate) - mu_x**2
+    var_y = blur(target * target) - mu_y**2
+    cov = blur(estimate * target) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(dim=1)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """PSNR (dB) and SSIM of one image against its reference, on RGB and on Y."""
+
+    psnr_rgb: float
+    ssim_rgb: float
+    psnr_y: float
+    ssim_y: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = "rgb") -> Quality:
+    """Compare two arrays of the same shape (H, W[, C]), uint8 or uint16, colours in ``order``."""
+    if image.shape != reference.shape or image.dtype != reference.dtype:
+        raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
+    with torch.no_grad():
+        x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
+        y = torch.from_numpy(to_network(reference, order))[None]
+        x64, y64 = x.double(), y.double()
+        return Quality(
+            psnr_rgb=float(psnr(x64, y64)),
+            ssim_rgb=float(ssim(x64, y64)),
+            psnr_y=float(psnr(rgb_to_y(x64), rgb_to_y(y64))),
+            ssim_y=float(ssim(rgb_to_y(x64), rgb_to_y(y64))),
+        )
