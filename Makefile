@@ -29,8 +29,8 @@ run: setup  ## derain the shipped sample images into output/
 	$(BIN)/sapnet-derain sapnet_ros/data --output output
 
 lint: setup
-	$(BIN)/ruff check sapnet_ros test setup.py
-	$(BIN)/ruff format --check sapnet_ros test setup.py
+	$(BIN)/ruff check sapnet_ros test scripts setup.py
+	$(BIN)/ruff format --check sapnet_ros test scripts setup.py
 	$(BIN)/mypy sapnet_ros
 
 test: lint  ## lint, type-check and run the test suite
