@@ -22,5 +22,9 @@ class ImageFormatError(SapnetError):
     """An image or message cannot be converted (encoding, size, truncated data)."""
 
 
+class BagError(SapnetError):
+    """A bag is missing, corrupt, or lacks the topic asked for."""
+
+
 class OutputExistsError(SapnetError):
     """A tool was asked to write over one of its own inputs."""
