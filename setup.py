@@ -55,7 +55,10 @@ setup(
             "colcon-python-setup-py",
             "types-tqdm",
             "types-PyYAML",
+            "tensorboard>=2.14",
         ],
+        # TensorBoard logging for sapnet-train (CSV logs are always written).
+        "train": ["tensorboard>=2.14"],
     },
     zip_safe=True,
     maintainer="sapnet_ros developers",
@@ -67,6 +70,9 @@ setup(
             "sapnet-derain = sapnet_ros.cli:main",
             "sapnet-export = sapnet_ros.export:main",
             "sapnet-convert-weights = sapnet_ros.weights:main",
+            "sapnet-train = sapnet_ros.training.train:main",
+            "sapnet-evaluate = sapnet_ros.training.evaluate:main",
+            "sapnet-make-pairs = sapnet_ros.training.pairs:main",
         ],
     },
 )

@@ -9,6 +9,7 @@ how deraining papers report Rain100H figures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -75,17 +76,29 @@ class Quality:
         return asdict(self)
 
 
-def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = "rgb") -> Quality:
-    """Compare two arrays of the same shape (H, W[, C]), uint8 or uint16, colours in ``order``."""
-    if image.shape != reference.shape or image.dtype != reference.dtype:
-        raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
+def mean_quality(qualities: Sequence[Quality]) -> Quality:
+    """Field-wise mean over images (PSNR averaged in dB, as deraining papers report it)."""
+    if not qualities:
+        raise ValueError("no image qualities to average")
+    return Quality(**{name: float(np.mean([getattr(q, name) for q in qualities])) for name in Quality.__annotations__})
+
+
+def quality(estimate: torch.Tensor, reference: torch.Tensor) -> Quality:
+    """Compare one (1, 3, H, W) RGB [0, 1] tensor with its reference, in float64."""
     with torch.no_grad():
-        x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
-        y = torch.from_numpy(to_network(reference, order))[None]
-        x64, y64 = x.double(), y.double()
+        x64, y64 = estimate.detach().double().cpu(), reference.detach().double().cpu()
         return Quality(
             psnr_rgb=float(psnr(x64, y64)),
             ssim_rgb=float(ssim(x64, y64)),
             psnr_y=float(psnr(rgb_to_y(x64), rgb_to_y(y64))),
             ssim_y=float(ssim(rgb_to_y(x64), rgb_to_y(y64))),
         )
+
+
+def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = "rgb") -> Quality:
+    """Compare two arrays of the same shape (H, W[, C]), uint8 or uint16, colours in ``order``."""
+    if image.shape != reference.shape or image.dtype != reference.dtype:
+        raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
+    x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
+    y = torch.from_numpy(to_network(reference, order))[None]
+    return quality(x, y)

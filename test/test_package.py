@@ -24,7 +24,9 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_executables_land_in_lib_package(colcon_install: Path) -> None:
-    for script in ["sapnet-derain", "sapnet-export", "sapnet-convert-weights"]:
+    scripts = ["sapnet-derain", "sapnet-export", "sapnet-convert-weights"]
+    scripts += ["sapnet-train", "sapnet-evaluate", "sapnet-make-pairs"]
+    for script in scripts:
         assert (colcon_install / "lib" / "sapnet_ros" / script).is_file(), script
 
 
@@ -32,6 +34,7 @@ def test_share_holds_manifest_models_and_index(colcon_install: Path) -> None:
     share = colcon_install / "share"
     assert (share / "ament_index" / "resource_index" / "packages" / "sapnet_ros").is_file()
     assert (share / "sapnet_ros" / "package.xml").is_file()
+    assert (share / "sapnet_ros" / "config" / "train.yaml").is_file()
     for name in ["sapnet_rain100h.safetensors", "sapnet.onnx", "LICENSE-SAPNet-MIT.txt"]:
         assert (share / "sapnet_ros" / "models" / name).is_file(), name
 
