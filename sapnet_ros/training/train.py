@@ -298,7 +298,8 @@ class Trainer:
                     "step": self.step,
                     "metrics": quality.as_dict(),
                 }
-                save_checkpoint(self.checkpoints / "best.pt", {"model": self.model.state_dict(), "best": self.best})
+                best = {"model": self.model.state_dict(), "best": self.best, "config": to_dict(self.config)}
+                save_checkpoint(self.checkpoints / "best.pt", best)
                 LOG.info("new best %s %.4f at epoch %d", metric, value, self.epoch)
         self.model.train()
         distributed.barrier(self.ranks)
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lpips-weights", type=Path, help="LPIPS v0.1 VGG heads (lpips/weights/v0.1/vgg.pth)")
     parser.add_argument("--seg-weights", type=Path, help="torchvision LR-ASPP MobileNetV3-Large (UBS loss)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before and after options
     configure_logging(args.verbose)
     if not distributed.from_environment().is_main:
         logging.getLogger().setLevel(logging.WARNING)  # one rank speaks for the job
