@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from training_helpers import clean_crops, write_pairs
+
+from .training_helpers import clean_crops, write_pairs
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import lpips_heads_file, torchvision_vgg16_file
 
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.training.backbones import LPIPS_TAPS, LPIPSHeads, VGG16Features
+
+from .training_helpers import lpips_heads_file, torchvision_vgg16_file
 
 
 def test_vgg16_taps_have_torchvision_shapes() -> None:

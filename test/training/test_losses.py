@@ -4,11 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from training_helpers import lpips_heads_file, lraspp_file, torchvision_vgg16_file
 
 from sapnet_ros.model import SAPNet
 from sapnet_ros.training.config import LossConfig, LossTerm
 from sapnet_ros.training.losses import TrainingLoss, contrastive_loss, self_focal_loss
+
+from .training_helpers import lpips_heads_file, lraspp_file, torchvision_vgg16_file
 
 
 @pytest.fixture(scope="module")

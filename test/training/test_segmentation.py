@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import torch
-from training_helpers import lraspp_file
 
 from sapnet_ros.training.segmentation import LRASPPMobileNetV3
+
+from .training_helpers import lraspp_file
 
 
 def test_matches_torchvision_lraspp_mobilenet_v3_large() -> None:

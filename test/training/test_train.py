@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from training_helpers import tiny_config
 
 from sapnet_ros.errors import ConfigError
 from sapnet_ros.images import read_image
@@ -21,6 +20,8 @@ from sapnet_ros.training.config import save_config, to_dict
 from sapnet_ros.training.losses import TrainingLoss
 from sapnet_ros.training.train import TrainResult, main, train
 from sapnet_ros.weights import read_weights
+
+from .training_helpers import tiny_config
 
 WORKER = Path(__file__).parent / "ddp_worker.py"
 
