@@ -33,6 +33,9 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "pyyaml>=6",
         "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "scikit-image>=0.22",
+        "brisque>=0.2",
     ],
     extras_require={
         # ROS 2 Kilted from PyPI wheels, for virtualenvs; a ROS install provides these itself.
@@ -44,6 +47,8 @@ setup(
             "ros-rmw-fastrtps-cpp",
             "rosbags>=0.10",
         ],
+        # Ray, to spread sapnet-eval-bag over a cluster (--ray ADDRESS).
+        "fleet": ["ray>=2.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
@@ -67,6 +72,7 @@ setup(
             "sapnet-derain = sapnet_ros.cli:main",
             "sapnet-export = sapnet_ros.export:main",
             "sapnet-convert-weights = sapnet_ros.weights:main",
+            "sapnet-eval-bag = sapnet_ros.evaluation.cli:main",
         ],
     },
 )

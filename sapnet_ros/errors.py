@@ -28,3 +28,7 @@ class BagError(SapnetError):
 
 class OutputExistsError(SapnetError):
     """A tool was asked to write over one of its own inputs."""
+
+
+class DetectorError(SapnetError):
+    """A detector is unknown, or its model cannot be loaded or read."""
