@@ -137,7 +137,7 @@ class YoloOnnxDetector:
         chosen = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), labels.tolist(), self.confidence, self.iou)
         detections = []
         for i in np.ravel(chosen).astype(int):
-            x, y, w, h = xywh[i]
+            x, y, w, h = (float(v) for v in xywh[i])
             x1, y1 = (x - pad_x) / scale, (y - pad_y) / scale
             detections.append(Detection(x1, y1, x1 + w / scale, y1 + h / scale, float(scores[i]), int(labels[i])))
         return detections

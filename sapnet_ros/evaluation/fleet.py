@@ -42,7 +42,7 @@ class BagFailure:
 Outcome = BagResult | BagFailure
 
 
-def _evaluate(job: BagJob, options: EvalOptions, progress: Callable[[int], None] | None) -> Outcome:
+def _evaluate(job: BagJob, options: EvalOptions, progress: Callable[[int], object] | None) -> Outcome:
     try:
         return evaluate_bag(job, options, progress)
     except SapnetError as err:

@@ -124,7 +124,7 @@ class _BagEvaluator:
         options: EvalOptions,
         tools: tuple[Derainer, Detector | None, Brisque | None],
         writer: BagWriter,
-        progress: Callable[[int], None] | None,
+        progress: Callable[[int], object] | None,
         start_time: int,
     ) -> None:
         self.options = options
@@ -297,7 +297,7 @@ def ranking(options: EvalOptions) -> str:
     return "PSNR gain (dB, RGB)" if options.gt_topic else "BRISQUE improvement (rainy - derained)"
 
 
-def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], None] | None = None) -> BagResult:
+def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], object] | None = None) -> BagResult:
     """Derain and measure every frame of ``options.image_topic`` in one bag, writing ``job.output_bag``.
 
     Args:
