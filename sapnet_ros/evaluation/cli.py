@@ -90,9 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detector", default="hog", help=f"{', '.join(DETECTORS)}: YOLO-style ONNX model (default: %(default)s)"
     )
-    parser.add_argument("--gt-tolerance", type=float, default=1.0, metavar="MS", help="default: %(default)s ms")
+    parser.add_argument(
+        "--gt-tolerance",
+        type=float,
+        default=1.0,
+        metavar="MS",
+        help="largest stamp gap to ground truth (default: 1 ms)",
+    )
     parser.add_argument("--batch", type=int, default=1, help="frames per inference call (default: %(default)s)")
-    parser.add_argument("--thumbnails", type=int, default=3, metavar="N", help="best and worst frames shown")
+    parser.add_argument(
+        "--thumbnails", type=int, default=3, metavar="N", help="best and worst frames shown (default: 3)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="local processes; 0 = one per bag up to the CPUs")
     parser.add_argument("--ray", metavar="ADDRESS", help="run bags as Ray tasks: auto, ray://HOST:PORT or local")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

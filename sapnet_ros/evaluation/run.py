@@ -134,7 +134,7 @@ class _BagEvaluator:
         self.start_time = start_time
         self.derained_topic = options.derained_topic or derained_topic_for(options.image_topic)
         self.pairer: StampPairer[_Frame, Decoded] = StampPairer(
-            options.gt_tolerance_ns, PAIRING_HORIZON_NS, on_unpaired=self._record
+            options.gt_tolerance_ns, PAIRING_HORIZON_NS, on_unpaired=self._unpaired
         )
         self.thumbnails = ThumbnailPicker(options.thumbnails)
         self.records: list[FrameRecord] = []
@@ -272,6 +272,11 @@ class _BagEvaluator:
         self.records.append(record)
         self._offer_thumbnail(record, panels)
         item.derained = None  # the arrays are no longer needed
+
+    def _unpaired(self, item: _Frame) -> None:
+        tolerance_ms = self.options.gt_tolerance_ns / 1e6
+        self.skip(f"PSNR/SSIM of frames without a ground-truth frame within {tolerance_ms:g} ms")
+        self._record(item)
 
     def _comparable(self, item: _Frame, clean: Decoded) -> bool:
         frame = colour_view(item.decoded.array, item.decoded.order, "rgb")

@@ -3,12 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sapnet_ros.bags import open_bag
+from sapnet_ros.bags import BagWriter, header, image_message, open_bag
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.errors import BagError
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, derained_topic_for, evaluate_bag
 
-from .conftest import IMAGE, SPEED, Drive, write_drive
+from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
 
 
 def test_derained_topic_keeps_image_transport_suffix_last() -> None:
@@ -48,3 +48,15 @@ def test_derained_topic_must_be_new(drive: Drive, tmp_path: Path) -> None:
     with pytest.raises(BagError, match="already has a topic '/vehicle/speed'"):
         evaluate_bag(BagJob("x", drive.path, tmp_path / "x"), options)
     assert not (tmp_path / "x").exists()
+
+
+def test_frames_without_ground_truth_are_kept_without_psnr(tmp_path: Path) -> None:
+    frames = pan_frames(2)
+    with BagWriter(tmp_path / "drive") as writer:
+        for i, frame in enumerate(frames):
+            writer.write(IMAGE, image_message(frame, "rgb8", header(i * 10**9, "cam")))
+        writer.write(CLEAN, image_message(frames[0], "rgb8", header(0, "cam")))  # only the first has a twin
+    result = evaluate_bag(BagJob("x", tmp_path / "drive", tmp_path / "out"), EvalOptions(IMAGE, CLEAN, detector="none"))
+    assert [bool(r.quality) for r in result.records] == [True, False]
+    assert result.records[0].quality["rainy"].psnr_rgb == float("inf")  # the "rainy" frame was its own twin
+    assert result.skipped == {"PSNR/SSIM of frames without a ground-truth frame within 1 ms": 1}
