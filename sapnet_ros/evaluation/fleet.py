@@ -78,9 +78,18 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(frames, bar)
             for future in done:
-                outcomes[futures[future]] = future.result()
+                outcomes[futures[future]] = _outcome(future, jobs[futures[future]])
         _drain(frames, bar)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _outcome(future: Future[Outcome], job: BagJob) -> Outcome:
+    """The future's result; a worker that crashed or hit a bug fails its bag, not the whole run."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    LOG.error("%s: worker failed", job.source, exc_info=error)
+    return BagFailure(job.name, str(job.source), f"worker failed: {type(error).__name__}: {error}")
 
 
 def _drain(frames: Any, bar: tqdm) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
 from sapnet_ros import __version__
 from sapnet_ros.evaluation.fleet import BagFailure
@@ -103,6 +104,7 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
                 values = [r.no_reference[variant] for r in scored]
                 axes.plot([r.index for r in scored], values, ".-", color=COLOURS[variant], label=variant)
         axes.set(xlabel="frame", ylabel="PSNR RGB (dB)" if paired else "BRISQUE (lower is better)")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="best", fontsize="small")
         axes.grid(alpha=0.3)
         what = "PSNR against ground truth" if paired else "BRISQUE (no reference)"
@@ -126,6 +128,8 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
             if any(not math.isnan(c) for c in counts):
                 axes.plot(index, counts, ".-", color=COLOURS[variant], label=variant)
         axes.set(xlabel="frame", ylabel="detections")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="best", fontsize="small")
         axes.grid(alpha=0.3)
         drawn["detections"] = (f"Detections per frame ({result.detector})", _png(figure))

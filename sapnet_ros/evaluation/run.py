@@ -83,6 +83,11 @@ class EvalOptions:
     thumbnails: int = 3
     jpeg_quality: int = 95
 
+    @property
+    def output_topic(self) -> str:
+        """The topic derained frames are written to."""
+        return self.derained_topic or derained_topic_for(self.image_topic)
+
 
 @dataclass(frozen=True)
 class BagJob:
@@ -132,7 +137,6 @@ class _BagEvaluator:
         self.writer = writer
         self.progress = progress or (lambda frames: None)
         self.start_time = start_time
-        self.derained_topic = options.derained_topic or derained_topic_for(options.image_topic)
         self.pairer: StampPairer[_Frame, Decoded] = StampPairer(
             options.gt_tolerance_ns, PAIRING_HORIZON_NS, on_unpaired=self._unpaired
         )
@@ -232,7 +236,7 @@ class _BagEvaluator:
             msg = compressed_message(image_format, data, msg_header)
         else:
             msg = image_message(item.derained, item.decoded.output_encoding, msg_header)
-        self.writer.write(self.derained_topic, msg, item.timestamp)
+        self.writer.write(self.options.output_topic, msg, item.timestamp)
 
     def _measure(self, item: _Frame) -> None:
         """Reference-free figures: BRISQUE (without ground truth) and detections."""
@@ -321,9 +325,10 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
     with open_bag(job.source) as reader:
         image_connections = connections_for(reader, options.image_topic)
         gt_connections = connections_for(reader, options.gt_topic) if options.gt_topic else []
-        derained_topic = options.derained_topic or derained_topic_for(options.image_topic)
-        if derained_topic in topics(reader):
-            raise BagError(f"{job.source}: already has a topic {derained_topic!r}; choose another --derained-topic")
+        if options.output_topic in topics(reader):
+            raise BagError(
+                f"{job.source}: already has a topic {options.output_topic!r}; choose another --derained-topic"
+            )
         with (
             open_derainer(options.backend, options.backend_options, options.max_side) as derainer,
             BagWriter(job.output_bag) as writer,
@@ -352,7 +357,7 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
             source=str(job.source),
             output_bag=str(job.output_bag),
             image_topic=options.image_topic,
-            derained_topic=derained_topic,
+            derained_topic=options.output_topic,
             gt_topic=options.gt_topic,
             backend={"name": info.name, "device": info.device, "precision": info.precision},
             detector=detector.name if detector else "none",

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,7 @@ def test_batched_frames_match_frame_by_frame(drive: Drive, tmp_path: Path) -> No
     options = EvalOptions(IMAGE, backend="onnxruntime", detector="none", thumbnails=1)
     single = evaluate_bag(BagJob("one", drive.path, tmp_path / "one"), options)
     progress: list[int] = []
-    batched = evaluate_bag(
-        BagJob("three", drive.path, tmp_path / "three"), EvalOptions(**{**vars(options), "batch": 3}), progress.append
-    )
+    batched = evaluate_bag(BagJob("three", drive.path, tmp_path / "three"), replace(options, batch=3), progress.append)
     assert progress == [3]  # one backend call for the three frames
     for a, b in zip(_derained(tmp_path / "one"), _derained(tmp_path / "three"), strict=True):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
