@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["data/*.jpg"]},
+    package_data={PACKAGE: ["data/*.jpg", "data/demo_rain/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -41,6 +41,7 @@ setup(
             "ros-sensor-msgs",
             "ros-std-msgs",
             "ros-diagnostic-msgs",
+            "ros-lifecycle-msgs",
             "ros-rmw-fastrtps-cpp",
             "rosbags>=0.10",
         ],
@@ -67,6 +68,8 @@ setup(
             "sapnet-derain = sapnet_ros.cli:main",
             "sapnet-export = sapnet_ros.export:main",
             "sapnet-convert-weights = sapnet_ros.weights:main",
+            "derain_node = sapnet_ros.node:main",
+            "sapnet-replay = sapnet_ros.replay:main",
         ],
     },
 )
