@@ -79,6 +79,29 @@ def image_message(array: np.ndarray, encoding: str, msg_header: Any) -> Any:
     return TYPESTORE.types[IMAGE](header=msg_header, **fields)
 
 
+def camera_info_message(width: int, height: int, msg_header: Any, focal: float | None = None) -> Any:
+    """A rosbags ``sensor_msgs/CameraInfo`` of an ideal pinhole camera (no distortion).
+
+    ``focal`` defaults to ``width`` pixels (about a 53 degree horizontal field of view).
+    """
+    f = float(focal or width)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    types = TYPESTORE.types
+    return types[CAMERA_INFO](
+        header=msg_header,
+        height=height,
+        width=width,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=np.array([f, 0, cx, 0, f, cy, 0, 0, 1], float),
+        r=np.eye(3).ravel(),
+        p=np.array([f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1, 0], float),
+        binning_x=0,
+        binning_y=0,
+        roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+    )
+
+
 def compressed_message(image_format: str, data: bytes, msg_header: Any) -> Any:
     """A rosbags ``sensor_msgs/CompressedImage``."""
     return TYPESTORE.types[COMPRESSED_IMAGE](header=msg_header, format=image_format, data=np.frombuffer(data, np.uint8))
