@@ -37,8 +37,8 @@ def open_bag(paths: Path | Sequence[Path]) -> Iterator[AnyReader]:
         BagError: missing, unreadable or not a bag.
     """
     paths = [paths] if isinstance(paths, Path) else list(paths)
-    reader = AnyReader(paths, default_typestore=TYPESTORE)
     try:
+        reader = AnyReader(paths, default_typestore=TYPESTORE)  # raises for missing paths already
         reader.open()
     except (AnyReaderError, OSError) as err:
         raise BagError(f"{', '.join(map(str, paths))}: cannot open bag ({err})") from err

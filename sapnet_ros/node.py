@@ -107,7 +107,7 @@ class DerainNode(LifecycleNode):
         self._diagnostics_timer: Timer | None = None
         self._camera_infos: StampCache[CameraInfo] = StampCache()
         self._filler = ImageFiller()
-        self._output = Image()
+        self._output = Image(check_fields=True)  # keeps the filler's buffer by reference
         self._throttle = Throttle(WARN_PERIOD_S)
         self._reported_problems = 0
         self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too

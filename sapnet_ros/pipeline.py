@@ -66,10 +66,10 @@ def derain_message(derainer: Derainer, msg: ImageFields | CompressedFields, comp
 class ImageFiller:
     """Fills ``sensor_msgs/Image`` messages, reusing one data buffer while the frame size stays.
 
-    rclpy takes an ``array.array('B')`` as message data without converting it
-    (a numpy array or memoryview is converted element by element), and
-    ``publish`` serializes before it returns, so the same buffer can carry
-    every frame of a stream.
+    rclpy converts a numpy array or memoryview given as message data element
+    by element, but takes an ``array.array('B')`` as it is: by reference in a
+    message built with ``check_fields=True``, else by one memcpy. ``publish``
+    serializes before it returns, so one buffer can carry every frame.
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 from conftest import tiny_rgb
 
-from sapnet_ros.bags import BagWriter, connections_for, header, image_message, open_bag, stamp_ns, topics
+from sapnet_ros.bags import (
+    BagWriter,
+    camera_info_message,
+    connections_for,
+    header,
+    image_message,
+    open_bag,
+    stamp_ns,
+    topics,
+)
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.errors import BagError
 
@@ -42,3 +51,19 @@ def test_writer_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "bag").mkdir()
     with pytest.raises(BagError, match="refusing to overwrite"):
         BagWriter(tmp_path / "bag")
+
+
+def test_missing_bag_is_a_bag_error(tmp_path: Path) -> None:
+    with pytest.raises(BagError, match="cannot open bag"), open_bag(tmp_path / "nothing"):
+        pass
+
+
+def test_camera_info_is_an_ideal_pinhole_of_the_image_size(tmp_path: Path) -> None:
+    with BagWriter(tmp_path / "bag") as writer:
+        writer.write("/camera/camera_info", camera_info_message(32, 24, header(9, "cam")))
+    with open_bag(tmp_path / "bag") as reader:
+        (connection,) = reader.connections
+        info = reader.deserialize(next(reader.messages())[2], connection.msgtype)
+    assert (info.width, info.height, stamp_ns(info), info.distortion_model) == (32, 24, 9, "plumb_bob")
+    np.testing.assert_allclose(info.k, [32, 0, 15.5, 0, 32, 11.5, 0, 0, 1])
+    np.testing.assert_allclose(info.p[:3], [32, 0, 15.5])

@@ -24,7 +24,7 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_executables_land_in_lib_package(colcon_install: Path) -> None:
-    for script in ["sapnet-derain", "sapnet-export", "sapnet-convert-weights"]:
+    for script in ["sapnet-derain", "sapnet-export", "sapnet-convert-weights", "derain_node", "sapnet-replay"]:
         assert (colcon_install / "lib" / "sapnet_ros" / script).is_file(), script
 
 
@@ -34,6 +34,13 @@ def test_share_holds_manifest_models_and_index(colcon_install: Path) -> None:
     assert (share / "sapnet_ros" / "package.xml").is_file()
     for name in ["sapnet_rain100h.safetensors", "sapnet.onnx", "LICENSE-SAPNet-MIT.txt"]:
         assert (share / "sapnet_ros" / "models" / name).is_file(), name
+    assert (share / "sapnet_ros" / "launch" / "derain.launch.py").is_file()
+    assert (share / "sapnet_ros" / "config" / "derain.yaml").is_file()
+
+
+def test_demo_bag_is_installed_with_the_package(colcon_install: Path) -> None:
+    (package,) = colcon_install.glob("lib/python3*/site-packages/sapnet_ros")
+    assert {p.name for p in (package / "data" / "demo_rain").iterdir()} == {"demo_rain.mcap", "metadata.yaml"}
 
 
 def test_manifest_is_format_3_with_ros_dependencies() -> None:

@@ -100,7 +100,7 @@ def measure_plumbing(
     incoming = Image(height=height, width=width, encoding="bgr8", step=width * 3)
     incoming.data = image.tobytes()
     serialized = serialize_message(incoming)
-    filler, outgoing = ImageFiller(), Image()
+    filler, outgoing = ImageFiller(), Image(check_fields=True)  # as the node does
     with open_derainer(backend, options) as derainer:
         derained = derainer.run(image, "bgr")  # warm-up: the first run at a new size allocates
         timings = []
