@@ -190,3 +190,17 @@ def test_parameters_are_validated_through_the_parameter_service(live: Live) -> N
     assert set_remote("max_rate_hz", 50.0) == (True, "")
     assert live.node.config.max_rate_hz == 50.0
     assert set_remote("max_rate_hz", 0.0)[0]
+
+
+def test_parameters_are_served_while_a_frame_is_in_flight(live: Live) -> None:
+    client = AsyncParameterClient(live.graph.probe, f"{NS}/derain")
+    assert client.wait_for_services(timeout_sec=30)
+    big = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # about a second on a CPU
+    live.send(image_msg(big, "rgb8", 600))
+    assert wait_for(lambda: live.node._worker.busy)
+    future = client.set_parameters([Parameter("jpeg_quality", value=80)])
+    assert wait_for(future.done, 30) and future.result().results[0].successful
+    answered_while_busy = live.node._worker.busy
+    live.derained.with_stamp(600)
+    assert answered_while_busy  # the executor never waits for inference
+    assert live.node.config.jpeg_quality == 80
