@@ -47,7 +47,7 @@ def generate_launch_description() -> LaunchDescription:
                 description="derain_node parameters (see the shipped config/derain.yaml)",
             ),
             DeclareLaunchArgument(
-                "backend", default_value="", description="auto, onnxruntime, torch or tensorrt; empty: the params file's"
+                "backend", default_value="", description="auto, onnxruntime, torch, tensorrt; empty: the params file's"
             ),
             DeclareLaunchArgument("image", default_value="image_raw", description="input image topic"),
             DeclareLaunchArgument("camera_info", default_value="camera_info", description="input camera_info topic"),
