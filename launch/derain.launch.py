@@ -18,6 +18,7 @@ from launch_ros.substitutions import FindPackageShare
 
 
 def derain_node(context: LaunchContext) -> list[Node]:
+    """The node; ``backend`` overrides the params file only when given (hence evaluated at launch time)."""
     backend = LaunchConfiguration("backend").perform(context)
     overrides = [{"backend": backend}] if backend else []
     return [
