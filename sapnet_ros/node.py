@@ -2,17 +2,13 @@
 
 Topics (relative names: remap them, or start one node per camera namespace):
 
-============================  =========================  ======================================
-topic                         type                       when
-============================  =========================  ======================================
-image                         sensor_msgs/Image          in, ``input_transport: raw``
-<image>/compressed            sensor_msgs/CompressedImage in, ``input_transport: compressed``
-camera_info                   sensor_msgs/CameraInfo     in, ``use_camera_info``
-image_derained                sensor_msgs/Image          out: same header and encoding family
-<image_derained>/compressed   sensor_msgs/CompressedImage out, ``publish_compressed``
-<image_derained>/camera_info  sensor_msgs/CameraInfo     out, stamp of the derained frame
-/diagnostics                  diagnostic_msgs/DiagnosticArray  rates, drops, latency, backend
-============================  =========================  ======================================
+    in   image                         sensor_msgs/Image            input_transport: raw
+    in   <image>/compressed            sensor_msgs/CompressedImage  input_transport: compressed
+    in   camera_info                   sensor_msgs/CameraInfo       use_camera_info
+    out  image_derained                sensor_msgs/Image            same header, encoding family of the input
+    out  <image_derained>/compressed   sensor_msgs/CompressedImage  publish_compressed
+    out  <image_derained>/camera_info  sensor_msgs/CameraInfo       the input's, with the frame's stamp
+    out  /diagnostics                  diagnostic_msgs/DiagnosticArray  rates, drops, latency, backend
 
 The node is a thin adapter: callbacks hand the newest frame to a
 ``FrameWorker`` (latest frame wins); the worker thread runs
@@ -83,9 +79,11 @@ def describe(name: str, spec: ParameterSpec) -> ParameterDescriptor:
         name=name, description=spec.description, additional_constraints="; ".join(notes), read_only=spec.read_only
     )
     default = DEFAULTS[name]
-    if spec.low is not None and spec.high is not None and isinstance(default, float):
+    if spec.low is None or spec.high is None:
+        return descriptor
+    if isinstance(default, float):
         descriptor.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)]
-    elif spec.low is not None and spec.high is not None and isinstance(default, int) and not isinstance(default, bool):
+    else:
         descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
     return descriptor
 
