@@ -25,8 +25,8 @@ $(STAMP): setup.py
 
 setup: $(STAMP)  ## create .venv and install everything
 
-run: setup  ## derain the shipped sample images into output/
-	$(BIN)/sapnet-derain sapnet_ros/data --output output
+run: setup  ## live demo: derain_node on the shipped rainy bag, recorded into output/demo_derained
+	$(BIN)/python scripts/run_demo.py
 
 lint: setup
 	$(BIN)/ruff check sapnet_ros test scripts setup.py

@@ -53,7 +53,7 @@ def open_bag(paths: Path | Sequence[Path]) -> Iterator[AnyReader]:
     """
     paths = [paths] if isinstance(paths, Path) else list(paths)
     try:
-        reader = AnyReader(paths, default_typestore=TYPESTORE)  # raises FileNotFoundError for a missing path
+        reader = AnyReader(paths, default_typestore=TYPESTORE)  # raises for missing paths already
         reader.open()
     except (AnyReaderError, OSError) as err:
         raise BagError(f"{', '.join(map(str, paths))}: cannot open bag ({err})") from err
@@ -118,6 +118,29 @@ def image_message(array: np.ndarray, encoding: str, msg_header: Any) -> Any:
     """A rosbags ``sensor_msgs/Image`` holding ``array`` (layout as ``encoding`` names)."""
     fields = array_to_image_fields(array, encoding)
     return TYPESTORE.types[IMAGE](header=msg_header, **fields)
+
+
+def camera_info_message(width: int, height: int, msg_header: Any, focal: float | None = None) -> Any:
+    """A rosbags ``sensor_msgs/CameraInfo`` of an ideal pinhole camera (no distortion).
+
+    ``focal`` defaults to ``width`` pixels (about a 53 degree horizontal field of view).
+    """
+    f = float(focal or width)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    types = TYPESTORE.types
+    return types[CAMERA_INFO](
+        header=msg_header,
+        height=height,
+        width=width,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=np.array([f, 0, cx, 0, f, cy, 0, 0, 1], float),
+        r=np.eye(3).ravel(),
+        p=np.array([f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1, 0], float),
+        binning_x=0,
+        binning_y=0,
+        roi=types["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+    )
 
 
 def compressed_message(image_format: str, data: bytes, msg_header: Any) -> Any:

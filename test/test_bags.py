@@ -10,6 +10,7 @@ from sapnet_ros.bags import (
     TYPESTORE,
     BagWriter,
     Passthrough,
+    camera_info_message,
     connections_for,
     header,
     image_message,
@@ -121,3 +122,14 @@ def test_corruption_while_reading_says_how_far_it_got(tmp_path: Path) -> None:
             read += 1
     assert read == 2
     assert "drive: unreadable after 2 of 4 messages (1.00 s into the recording): ZstdError" in str(caught.value)
+
+
+def test_camera_info_is_an_ideal_pinhole_of_the_image_size(tmp_path: Path) -> None:
+    with BagWriter(tmp_path / "bag") as writer:
+        writer.write("/camera/camera_info", camera_info_message(32, 24, header(9, "cam")))
+    with open_bag(tmp_path / "bag") as reader:
+        (connection,) = reader.connections
+        info = reader.deserialize(next(reader.messages())[2], connection.msgtype)
+    assert (info.width, info.height, stamp_ns(info), info.distortion_model) == (32, 24, 9, "plumb_bob")
+    np.testing.assert_allclose(info.k, [32, 0, 15.5, 0, 32, 11.5, 0, 0, 1])
+    np.testing.assert_allclose(info.p[:3], [32, 0, 15.5])

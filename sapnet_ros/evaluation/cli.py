@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-topic", required=True, help="rainy camera topic (Image or CompressedImage)")
     parser.add_argument("--gt-topic", help="clean frames paired by header stamp: PSNR/SSIM and detection agreement")
     parser.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="folder for reports and bags")
-    parser.add_argument("--derained-topic", help="default: the image topic + /derained (before /compressed)")
+    parser.add_argument(
+        "--derained-topic", help="default: image_derained beside the image topic, as derain_node has it"
+    )
     parser.add_argument(
         "--detector", default="hog", help=f"{', '.join(DETECTORS)}: YOLO-style ONNX model (default: %(default)s)"
     )

@@ -40,7 +40,7 @@ from sapnet_ros.bags import (
     stamp_ns,
     topics,
 )
-from sapnet_ros.conversions import Decoded, array_to_compressed, compressed_to_array, image_to_array
+from sapnet_ros.conversions import Decoded, compressed_to_array, image_to_array
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import BagError, ImageFormatError
 from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
@@ -50,6 +50,7 @@ from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, Det
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
 from sapnet_ros.metrics import image_quality
+from sapnet_ros.pipeline import DerainedFrame, compressed_payload
 
 LOG = logging.getLogger(__name__)
 PAIRING_HORIZON_NS = 5_000_000_000  # give up on a frame's ground truth 5 s of stamps later
@@ -99,9 +100,15 @@ class BagJob:
 
 
 def derained_topic_for(topic: str) -> str:
-    """``/cam/image_raw`` -> ``/cam/image_raw/derained``; image_transport's ``/compressed`` stays last."""
-    base, compressed = (topic.removesuffix("/compressed"), True) if topic.endswith("/compressed") else (topic, False)
-    return f"{base}/derained" + ("/compressed" if compressed else "")
+    """Where ``derain_node`` would publish: ``/cam/image_raw`` -> ``/cam/image_derained``.
+
+    image_transport's ``/compressed`` stays last: ``/cam/image_raw/compressed``
+    -> ``/cam/image_derained/compressed``.
+    """
+    compressed = topic.endswith("/compressed")
+    base = topic.removesuffix("/compressed") if compressed else topic
+    namespace = base.rsplit("/", 1)[0]
+    return f"{namespace}/image_derained" + ("/compressed" if compressed else "")
 
 
 @dataclass
@@ -231,8 +238,9 @@ class _BagEvaluator:
         assert item.derained is not None
         msg_header = header(item.stamp, item.frame_id)
         if item.compressed_format:
-            quality = self.options.jpeg_quality
-            image_format, data = array_to_compressed(item.derained, item.compressed_format, quality)
+            decoded = item.decoded
+            frame = DerainedFrame(item.derained, decoded.order, decoded.output_encoding, self.derainer.last_timing)
+            image_format, data = compressed_payload(frame, item.compressed_format, self.options.jpeg_quality)
             msg = compressed_message(image_format, data, msg_header)
         else:
             msg = image_message(item.derained, item.decoded.output_encoding, msg_header)

@@ -25,7 +25,7 @@ from sapnet_ros.synth import add_rain
 from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
 
 FORMATS = ("sqlite3", "mcap", "ros1")
-DERAINED = "/camera/image/derained"
+DERAINED = "/camera/image_derained"
 PERIOD = 1_000_000_000
 
 
@@ -154,7 +154,7 @@ def test_compressed_topic_without_ground_truth_gets_brisque(tmp_path: Path, caps
     code = main([str(tmp_path / "drive"), "--image-topic", topic, "--output", str(output), "--detector", "none"])
     assert code == 0
     assert "BRISQUE" in capsys.readouterr().out
-    derained = read_topic(output_bag(output), "/front/image_raw/derained/compressed")
+    derained = read_topic(output_bag(output), "/front/image_derained/compressed")
     assert [stamp_ns(m) for _, m in derained] == [1000, 1001, 1002]
     assert all("png" in m.format and compressed_to_array(m).array.shape == (48, 64, 3) for _, m in derained)
     (bag,) = json.loads((output / "metrics.json").read_text())["bags"]

@@ -12,9 +12,10 @@ from sapnet_ros.evaluation.run import BagJob, EvalOptions, derained_topic_for, e
 from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
 
 
-def test_derained_topic_keeps_image_transport_suffix_last() -> None:
-    assert derained_topic_for("/cam/image_raw") == "/cam/image_raw/derained"
-    assert derained_topic_for("/cam/image_raw/compressed") == "/cam/image_raw/derained/compressed"
+def test_derained_topic_is_where_the_node_publishes() -> None:
+    assert derained_topic_for("/cam/image_raw") == "/cam/image_derained"
+    assert derained_topic_for("/cam/image_raw/compressed") == "/cam/image_derained/compressed"
+    assert derained_topic_for("/image") == "/image_derained"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def drive(tmp_path_factory: pytest.TempPathFactory) -> Drive:
 
 def _derained(bag: Path) -> list[np.ndarray]:
     with open_bag(bag) as reader:
-        connections = [c for c in reader.connections if c.topic == "/camera/image/derained"]
+        connections = [c for c in reader.connections if c.topic == "/camera/image_derained"]
         return [image_to_array(reader.deserialize(raw, c.msgtype)).array for c, _, raw in reader.messages(connections)]
 
 
