@@ -20,13 +20,13 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_TORCH_FLAGS) '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[ros,test]'
+	$(BIN)/python -m pip install --quiet -e '.[ros,test,fleet]'
 	touch $@
 
 setup: $(STAMP)  ## create .venv and install everything
 
-run: setup  ## derain the shipped sample images into output/
-	$(BIN)/sapnet-derain sapnet_ros/data --output output
+run: setup  ## live demo: derain_node on the shipped rainy bag, recorded into output/demo_derained
+	$(BIN)/python scripts/run_demo.py
 
 lint: setup
 	$(BIN)/ruff check sapnet_ros test scripts setup.py

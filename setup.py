@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["data/*.jpg"]},
+    package_data={PACKAGE: ["data/*.jpg", "data/demo_rain/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -33,6 +33,9 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "pyyaml>=6",
         "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "scikit-image>=0.22",
+        "brisque>=0.2",
     ],
     extras_require={
         # ROS 2 Kilted from PyPI wheels, for virtualenvs; a ROS install provides these itself.
@@ -41,9 +44,12 @@ setup(
             "ros-sensor-msgs",
             "ros-std-msgs",
             "ros-diagnostic-msgs",
+            "ros-lifecycle-msgs",
             "ros-rmw-fastrtps-cpp",
             "rosbags>=0.10",
         ],
+        # Ray, to spread sapnet-eval-bag over a cluster (--ray ADDRESS).
+        "fleet": ["ray>=2.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
@@ -70,6 +76,9 @@ setup(
             "sapnet-derain = sapnet_ros.cli:main",
             "sapnet-export = sapnet_ros.export:main",
             "sapnet-convert-weights = sapnet_ros.weights:main",
+            "derain_node = sapnet_ros.node:main",
+            "sapnet-replay = sapnet_ros.replay:main",
+            "sapnet-eval-bag = sapnet_ros.evaluation.cli:main",
             "sapnet-train = sapnet_ros.training.train:main",
             "sapnet-evaluate = sapnet_ros.training.evaluate:main",
             "sapnet-make-pairs = sapnet_ros.training.pairs:main",

@@ -30,6 +30,10 @@ class OutputExistsError(SapnetError):
     """A tool was asked to write over one of its own inputs."""
 
 
+class DetectorError(SapnetError):
+    """A detector is unknown, or its model cannot be loaded or read."""
+
+
 class ConfigError(SapnetError):
     """A training configuration has an unknown key or a value of the wrong type or range."""
 

@@ -34,12 +34,11 @@ def psnr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(1.0 / mse)
 
 
-def _gaussian_window(channels: int, size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+def _gaussian_kernel(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    """1-D Gaussian of ``size`` taps summing to 1; the 2-D window is its outer product."""
     coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    kernel_1d = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel_1d = kernel_1d / kernel_1d.sum()
-    kernel_2d = kernel_1d[:, None] * kernel_1d[None, :]  # (size, size)
-    return kernel_2d.expand(channels, 1, size, size).contiguous()
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    return kernel / kernel.sum()
 
 
 def ssim(estimate: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -47,12 +46,15 @@ def ssim(estimate: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: 
 
     Images smaller than the window are compared with a window of their own size.
     """
-    channels = estimate.shape[1]
     window = min(window, estimate.shape[-1], estimate.shape[-2])
-    kernel = _gaussian_window(channels, window, sigma, estimate)
+    kernel = _gaussian_kernel(window, sigma, estimate)
+    rows, columns = kernel.view(1, 1, 1, window), kernel.view(1, 1, window, 1)
 
     def blur(x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, kernel, groups=channels)  # "valid" windows, as in Wang et al.
+        """Separable Gaussian over "valid" windows, as in Wang et al.; 2 x 11 taps instead of 121."""
+        planes = x.reshape(-1, 1, *x.shape[-2:])  # (B * C, 1, H, W)
+        blurred = F.conv2d(F.conv2d(planes, rows), columns)
+        return blurred.reshape(*x.shape[:2], *blurred.shape[-2:])
 
     c1, c2 = 0.01**2, 0.03**2
     mu_x, mu_y = blur(estimate), blur(target)

@@ -16,6 +16,7 @@ PACKAGE = "sapnet_ros"
 DEFAULT_WEIGHTS = "sapnet_rain100h.safetensors"
 DEFAULT_ONNX = "sapnet.onnx"
 SAMPLES_DIR = Path(__file__).resolve().parent / "data"
+DEMO_BAG = "demo_rain"
 
 
 def _share_directories() -> list[Path]:
@@ -25,12 +26,22 @@ def _share_directories() -> list[Path]:
     return candidates
 
 
+def _find(relative: str) -> Path:
+    """The first existing ``<share>/<relative>``, else where a source checkout would have it."""
+    for share in _share_directories():
+        if (share / relative).is_file():
+            return share / relative
+    return _share_directories()[0] / relative
+
+
 def models_dir() -> Path:
     """The first ``models/`` folder that holds the shipped weights."""
-    for share in _share_directories():
-        if (share / "models" / DEFAULT_WEIGHTS).is_file():
-            return share / "models"
-    return _share_directories()[0] / "models"
+    return _find(f"models/{DEFAULT_WEIGHTS}").parent
+
+
+def config_file(name: str = "derain.yaml") -> Path:
+    """A shipped ``config/`` file, e.g. the node's parameters ``derain.yaml``."""
+    return _find(f"config/{name}")
 
 
 def default_weights() -> Path:
@@ -39,6 +50,11 @@ def default_weights() -> Path:
 
 def default_onnx() -> Path:
     return models_dir() / DEFAULT_ONNX
+
+
+def demo_bag() -> Path:
+    """The shipped rosbag2 (mcap) of a short rainy camera sequence with camera_info."""
+    return SAMPLES_DIR / DEMO_BAG
 
 
 def sample_images() -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ import pytest
 from sapnet_ros.backends import BackendOptions, create_backend
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.derainer import to_network
+
+# ROS tests talk over real DDS: keep it on this machine, in a domain of this test run's own.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).parent.parent / "sapnet_ros" / "data"

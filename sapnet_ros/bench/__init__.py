@@ -1,0 +1,1 @@
+"""Benchmarks of sapnet_ros: inference backends and the node's plumbing."""

@@ -1,0 +1,132 @@
+"""What the node does with one frame, without ROS: message -> Derainer -> message fields.
+
+    sensor_msgs Image / CompressedImage (rclpy or rosbags)
+      -> conversions.image_to_array / compressed_to_array
+      -> Derainer.run (same shape, dtype and colour order)
+      -> Image fields (a reused buffer) and, optionally, CompressedImage bytes
+
+The node, the replay tool and the plumbing benchmark all go through these
+functions, so a frame is handled the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import array
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import cv2
+import numpy as np
+
+from sapnet_ros.conversions import (
+    CompressedFields,
+    ImageFields,
+    array_to_compressed,
+    array_to_image_fields,
+    compressed_to_array,
+    image_to_array,
+)
+from sapnet_ros.derainer import ColorOrder, Derainer, FrameTiming
+
+T = TypeVar("T")
+Stamp = tuple[int, int]  # (sec, nanosec) of a std_msgs/Header
+
+
+@dataclass(frozen=True)
+class DerainedFrame:
+    """One derained frame, ready to publish.
+
+    Attributes:
+        array: (H, W) or (H, W, C), uint8 or uint16, channels in ``order``.
+        order: "rgb" or "bgr" (grey frames say "rgb").
+        encoding: the ROS encoding to publish ``array`` with.
+        timing: where the Derainer spent its time on this frame.
+    """
+
+    array: np.ndarray
+    order: ColorOrder
+    encoding: str
+    timing: FrameTiming
+
+
+def derain_message(derainer: Derainer, msg: ImageFields | CompressedFields, compressed: bool) -> DerainedFrame:
+    """Decode ``msg``, derain it and say how to publish the result.
+
+    Raises:
+        ImageFormatError: the message cannot be decoded (encoding, size, step,
+            truncated or undecodable data).
+    """
+    decoded = compressed_to_array(msg) if compressed else image_to_array(msg)  # type: ignore[arg-type]
+    derained = derainer.run(decoded.array, decoded.order)
+    return DerainedFrame(derained, decoded.order, decoded.output_encoding, derainer.last_timing)
+
+
+class ImageFiller:
+    """Fills ``sensor_msgs/Image`` messages, reusing one data buffer while the frame size stays.
+
+    rclpy converts a numpy array or memoryview given as message data element
+    by element, but takes an ``array.array('B')`` as it is: by reference in a
+    message built with ``check_fields=True``, else by one memcpy. ``publish``
+    serializes before it returns, so one buffer can carry every frame.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = array.array("B")
+
+    def fill(self, msg: Any, frame: DerainedFrame) -> None:
+        """Set ``height, width, encoding, is_bigendian, step, data`` of ``msg`` from ``frame``."""
+        fields = array_to_image_fields(frame.array, frame.encoding)
+        data: np.ndarray = fields.pop("data")  # flat uint8 view of the frame
+        if len(self._buffer) != data.size:
+            self._buffer = array.array("B", bytes(data.size))
+        np.copyto(np.frombuffer(self._buffer, np.uint8), data)
+        for name, value in fields.items():
+            setattr(msg, name, value)
+        msg.data = self._buffer
+
+
+_TO_BGR = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
+
+
+def compressed_payload(frame: DerainedFrame, image_format: str, quality: int) -> tuple[str, bytes]:
+    """``CompressedImage`` ``(format, data)`` of ``frame`` (JPEG falls back to PNG for 16-bit or alpha)."""
+    image = frame.array
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if frame.order == "rgb" and channels in _TO_BGR:
+        image = cv2.cvtColor(image, _TO_BGR[channels])  # OpenCV encoders expect BGR(A)
+    return array_to_compressed(image, image_format, quality)
+
+
+def stamp_of(header: Any) -> Stamp:
+    """The ``(sec, nanosec)`` of a ``std_msgs/Header``."""
+    return int(header.stamp.sec), int(header.stamp.nanosec)
+
+
+class StampCache(Generic[T]):
+    """The last ``size`` messages by header stamp (e.g. camera_info, to pair with images); thread-safe."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._items: OrderedDict[Stamp, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, stamp: Stamp, item: T) -> None:
+        with self._lock:
+            self._items[stamp] = item
+            self._items.move_to_end(stamp)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, stamp: Stamp) -> T | None:
+        with self._lock:
+            return self._items.get(stamp)
+
+    def latest(self) -> T | None:
+        with self._lock:
+            return next(reversed(self._items.values()), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -1,0 +1,111 @@
+"""Real ROS graphs for tests: a private rclpy context, a probe node, an executor thread.
+
+Nothing here is a mock: messages go through DDS on this machine (conftest sets
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a per-run ROS_DOMAIN_ID).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, Image
+
+from sapnet_ros.conversions import ENCODINGS
+
+WAIT_S = 60.0  # generous: the machine is shared and CPU inference is slow
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+class Inbox:
+    """Messages received on one topic, in arrival order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, msg: Any) -> None:
+        with self._lock:
+            self.messages.append(msg)
+
+    def snapshot(self) -> list[Any]:
+        with self._lock:
+            return list(self.messages)
+
+    def with_stamp(self, sec: int, timeout: float = WAIT_S) -> Any:
+        """The first message stamped ``sec``; fails the test if none comes in time."""
+
+        def find() -> Any:
+            return next((m for m in self.snapshot() if m.header.stamp.sec == sec), None)
+
+        assert wait_for(lambda: find() is not None, timeout), f"no message stamped {sec} within {timeout} s"
+        return find()
+
+
+class Graph:
+    """A private context with a probe node, spun on a background thread until ``close``."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(args=[], context=self.context)
+        self.probe = Node("probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.probe)
+        self._nodes: list[Node] = [self.probe]
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def add(self, node: Node) -> None:
+        self._nodes.append(node)
+        self.executor.add_node(node)
+
+    def publisher(self, msg_type: Any, topic: str, depth: int = 10) -> Publisher[Any]:
+        return self.probe.create_publisher(msg_type, topic, QoSProfile(depth=depth))
+
+    def inbox(self, msg_type: Any, topic: str, depth: int = 100) -> Inbox:
+        inbox = Inbox()
+        self.probe.create_subscription(msg_type, topic, inbox, QoSProfile(depth=depth))
+        return inbox
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join()
+        for node in reversed(self._nodes):
+            close = getattr(node, "close", node.destroy_node)
+            close()
+        rclpy.try_shutdown(context=self.context)
+
+
+def image_msg(array: np.ndarray, encoding: str, sec: int, frame_id: str = "camera") -> Image:
+    """An rclpy Image holding ``array`` (the layout ``encoding`` stores), stamped ``sec``."""
+    enc = ENCODINGS[encoding]
+    values = np.ascontiguousarray(array, dtype=enc.dtype.newbyteorder("<"))
+    msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0)
+    msg.header.stamp.sec, msg.header.frame_id = sec, frame_id
+    msg.step = array.shape[1] * enc.channels * enc.dtype.itemsize
+    msg.data = values.tobytes()
+    return msg
+
+
+def camera_info_msg(sec: int, width: int, height: int, frame_id: str = "camera") -> CameraInfo:
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    msg.header.stamp.sec, msg.header.frame_id = sec, frame_id
+    msg.k = [float(width), 0.0, width / 2, 0.0, float(width), height / 2, 0.0, 0.0, 1.0]
+    return msg

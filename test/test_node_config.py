@@ -1,0 +1,74 @@
+"""The node's parameter schema: checks with reasons, and config/derain.yaml documenting exactly it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sapnet_ros.backends import BACKENDS, PRECISIONS, BackendOptions
+from sapnet_ros.node import describe
+from sapnet_ros.node_config import DEFAULTS, SPECS, NodeConfig, check
+
+CONFIG = Path(__file__).parent.parent / "config" / "derain.yaml"
+
+
+def test_config_file_documents_every_parameter_with_its_default() -> None:
+    documented = yaml.safe_load(CONFIG.read_text())["/**"]["ros__parameters"]
+    assert documented == DEFAULTS  # same names, same values, same types
+    text = CONFIG.read_text()
+    for name in SPECS:
+        assert f"    {name}: " in text and "#" in text.split(f"    {name}: ", 1)[1].split("\n", 1)[0], name
+
+
+def test_choices_come_from_the_backend_registry() -> None:
+    assert SPECS["backend"].choices == ("auto", *BACKENDS)
+    assert SPECS["precision"].choices == PRECISIONS
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("backend", "nope", "backend 'nope' is not one of: auto, "),
+        ("precision", "fp8", "precision 'fp8' is not one of: fp32, "),
+        ("jpeg_quality", 101, "jpeg_quality 101 is outside [1, 100]"),
+        ("max_rate_hz", -1.0, "max_rate_hz -1.0 is outside [0.0, 1000.0]"),
+        ("max_rate_hz", 5, "max_rate_hz must be a float, got 5"),
+        ("use_camera_info", 1, "use_camera_info must be a bool, got 1"),
+        ("weights", "/no/such/file.safetensors", "weights '/no/such/file.safetensors': file not found"),
+        ("device", "gpu0", "device 'gpu0' is not cpu, cuda or cuda:N"),
+        ("colour", "red", "unknown parameter 'colour'; known: backend, "),
+    ],
+)
+def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason: str) -> None:
+    problem = check(name, value)
+    assert problem is not None and problem.startswith(reason), problem
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("backend", "torch"), ("device", "cuda:1"), ("max_side", 0), ("weights", __file__)]
+)
+def test_good_values_pass(name: str, value: object) -> None:
+    assert check(name, value) is None
+
+
+def test_config_builds_backend_options() -> None:
+    config = NodeConfig.from_values({"backend": "torch", "threads": 2, "onnx": __file__})
+    assert config.backend_options() == BackendOptions(onnx=Path(__file__), precision="fp32", device="cpu", threads=2)
+    with pytest.raises(ValueError, match="threads -1 is outside"):
+        NodeConfig.from_values({"threads": -1})
+
+
+def test_descriptors_carry_ranges_choices_and_when_a_change_applies() -> None:
+    quality = describe("jpeg_quality", SPECS["jpeg_quality"])
+    assert (quality.integer_range[0].from_value, quality.integer_range[0].to_value) == (1, 100)
+    assert quality.additional_constraints == ""  # live
+    rate = describe("max_rate_hz", SPECS["max_rate_hz"])
+    assert rate.floating_point_range[0].to_value == 1000.0
+    backend = describe("backend", SPECS["backend"])
+    assert (
+        backend.additional_constraints.startswith("one of: auto, ")
+        and "read at configure" in backend.additional_constraints
+    )
+    assert describe("managed", SPECS["managed"]).read_only

@@ -1,0 +1,105 @@
+"""derain_node started as launch/derain.launch.py starts it: same command, real process, clean stop."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ros_graph import Graph, camera_info_msg, image_msg, wait_for
+from sensor_msgs.msg import CameraInfo, Image
+
+from sapnet_ros import resources
+from sapnet_ros.conversions import image_to_array
+from sapnet_ros.node_process import EXECUTABLE, LaunchArguments, NodeProcess, find_executable
+
+LAUNCH = Path(__file__).parent.parent / "launch" / "derain.launch.py"
+
+
+def _call_name(call: ast.Call) -> str:
+    return call.func.id if isinstance(call.func, ast.Name) else ""
+
+
+def _evaluate(expr: ast.expr, arguments: dict[str, Any]) -> Any:
+    """The value of a launch-file expression with every LaunchConfiguration at its default."""
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, ast.Tuple | ast.List):
+        return [_evaluate(e, arguments) for e in expr.elts if not isinstance(e, ast.Starred)]
+    if isinstance(expr, ast.Call) and _call_name(expr) == "LaunchConfiguration":
+        return arguments[_evaluate(expr.args[0], arguments)]
+    if isinstance(expr, ast.Call) and _call_name(expr) == "FindPackageShare":
+        return f"<share of {_evaluate(expr.args[0], arguments)}>"
+    if isinstance(expr, ast.Call) and _call_name(expr) == "PathJoinSubstitution":
+        return "/".join(_evaluate(expr.args[0], arguments))
+    raise AssertionError(f"launch file expression not understood: {ast.unparse(expr)}")
+
+
+def read_launch_file() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(launch arguments -> defaults, Node keyword -> value) of launch/derain.launch.py."""
+    calls = [n for n in ast.walk(ast.parse(LAUNCH.read_text())) if isinstance(n, ast.Call)]
+    arguments: dict[str, Any] = {}
+    for call in (c for c in calls if _call_name(c) == "DeclareLaunchArgument"):
+        default = next(k.value for k in call.keywords if k.arg == "default_value")
+        arguments[_evaluate(call.args[0], arguments)] = _evaluate(default, arguments)
+    (node,) = [c for c in calls if _call_name(c) == "Node"]
+    return arguments, {k.arg: _evaluate(k.value, arguments) for k in node.keywords}
+
+
+def test_launch_file_and_node_command_start_the_same_node() -> None:
+    arguments, node = read_launch_file()
+    defaults = LaunchArguments()
+    assert node["package"] == "sapnet_ros" and node["executable"] == EXECUTABLE
+    assert list(arguments) == list(vars(defaults))  # same arguments, same order
+    assert arguments["params_file"] == "<share of sapnet_ros>/config/derain.yaml"
+    assert defaults.params_file == resources.config_file() and defaults.params_file.parts[-2:] == (
+        "config",
+        "derain.yaml",
+    )
+    assert node["parameters"] == [arguments["params_file"]]  # + {"backend": ...} only when the argument is set
+    assert [tuple(pair) for pair in node["remappings"]] == defaults.remappings()
+    assert {k: v for k, v in arguments.items() if k != "params_file"} == {
+        k: v for k, v in vars(defaults).items() if k != "params_file"
+    }
+    assert defaults.command() == [
+        EXECUTABLE, "--ros-args", "-r", "__ns:=/camera", "--params-file", str(defaults.params_file),
+        "-r", "image:=image_raw", "-r", "camera_info:=camera_info", "-r", "image_derained:=image_derained",
+    ]  # fmt: skip
+    assert '{"backend": backend}' in LAUNCH.read_text()
+    assert LaunchArguments(backend="torch").command()[5:8] == [str(defaults.params_file), "-p", "backend:=torch"]
+
+
+def test_bad_parameter_stops_the_node_with_the_reason() -> None:
+    command = LaunchArguments(namespace="bad", backend="nope").command(find_executable())
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "backend 'nope' is not one of: auto, " in done.stderr
+
+
+def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    namespace = f"proc{os.getpid()}"
+    log = (tmp_path / "node.log").open("w")
+    graph = Graph()
+    try:
+        images = graph.publisher(Image, f"/{namespace}/image_raw")
+        infos = graph.publisher(CameraInfo, f"/{namespace}/camera_info")
+        derained = graph.inbox(Image, f"/{namespace}/image_derained")
+        derained_infos = graph.inbox(CameraInfo, f"/{namespace}/image_derained/camera_info")
+        with NodeProcess(LaunchArguments(namespace=namespace), log=log) as node:
+            assert wait_for(lambda: images.get_subscription_count() > 0 or node.returncode is not None)
+            rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+            infos.publish(camera_info_msg(7, 32, 24))
+            images.publish(image_msg(rgb, "rgb8", 7))
+            out = derained.with_stamp(7)
+            assert derained_infos.with_stamp(7).width == 32
+            assert node.stop() == 0
+    finally:
+        graph.close()
+        log.close()
+    assert image_to_array(out).array.shape == (24, 32, 3)
+    text = (tmp_path / "node.log").read_text()
+    assert f"/{namespace}/image_raw [best_effort, depth 1] -> /{namespace}/image_derained" in text, text
+    assert "Traceback" not in text

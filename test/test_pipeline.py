@@ -1,0 +1,73 @@
+"""One frame's way through the node, without ROS: decode, derain, fill, compress, pair camera_info."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from conftest import tiny_rgb
+from rosbags.typesys import Stores, get_typestore
+from sensor_msgs.msg import Image
+
+from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.bags import header, image_message
+from sapnet_ros.conversions import image_to_array
+from sapnet_ros.derainer import Derainer
+from sapnet_ros.pipeline import DerainedFrame, ImageFiller, StampCache, compressed_payload, derain_message, stamp_of
+
+STORE = get_typestore(Stores.ROS2_KILTED)
+
+
+def test_derain_message_matches_the_derainer_for_raw_and_compressed(ort_backend: BackendBase) -> None:
+    derainer = Derainer(ort_backend)
+    rgb = tiny_rgb()
+    frame = derain_message(derainer, image_message(rgb, "rgb8", header(1, "cam")), compressed=False)
+    assert (frame.order, frame.encoding) == ("rgb", "rgb8") and frame.timing.inference_ms > 0
+    np.testing.assert_array_equal(frame.array, derainer.run(rgb, "rgb"))
+    png = cv2.imencode(".png", rgb[:, :, ::-1])[1]
+    msg = STORE.types["sensor_msgs/msg/CompressedImage"](header=header(1, "cam"), format="png", data=png)
+    frame = derain_message(derainer, msg, compressed=True)
+    assert (frame.order, frame.encoding) == ("bgr", "bgr8")
+    np.testing.assert_array_equal(frame.array, derainer.run(rgb[:, :, ::-1].copy(), "bgr"))
+
+
+def _frame(array: np.ndarray, encoding: str, order: str = "rgb") -> DerainedFrame:
+    return DerainedFrame(array, order, encoding, None)  # type: ignore[arg-type]
+
+
+def test_filler_reuses_one_buffer_while_the_size_stays() -> None:
+    filler, msg = ImageFiller(), Image(check_fields=True)
+    filler.fill(msg, _frame(tiny_rgb(seed=1), "rgb8"))
+    buffer = msg.data
+    second = tiny_rgb(seed=2)
+    filler.fill(msg, _frame(second, "rgb8"))
+    assert msg.data is buffer  # no new allocation per frame
+    np.testing.assert_array_equal(image_to_array(msg).array, second)
+    grey16 = np.arange(24 * 31, dtype=np.uint16).reshape(24, 31)
+    filler.fill(msg, _frame(grey16, "mono16"))
+    assert msg.data is not buffer and (msg.encoding, msg.step) == ("mono16", 62)
+    np.testing.assert_array_equal(image_to_array(msg).array, grey16)
+
+
+def test_compressed_payload_is_bgr_png_or_jpeg() -> None:
+    rgb = tiny_rgb()
+    image_format, data = compressed_payload(_frame(rgb, "rgb8"), "png", 90)
+    assert image_format == "bgr8; png compressed bgr8"
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), rgb[:, :, ::-1])
+    smooth = cv2.resize(rgb, (310, 240), interpolation=cv2.INTER_CUBIC)  # JPEG is for photos, not noise
+    image_format, data = compressed_payload(_frame(smooth, "rgb8"), "jpeg", 95)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert "jpeg" in image_format and np.abs(decoded.astype(int) - smooth[:, :, ::-1]).mean() < 3
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    image_format, data = compressed_payload(_frame(rgba, "rgba8"), "jpeg", 90)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert "png" in image_format and (decoded[:, :, 3] == 7).all()  # alpha forces PNG
+
+
+def test_stamp_cache_pairs_by_stamp_and_forgets_the_oldest() -> None:
+    cache: StampCache[str] = StampCache(size=2)
+    for sec in (1, 2, 3):
+        cache.add((sec, 0), f"info {sec}")
+    assert cache.get((1, 0)) is None and cache.get((2, 0)) == "info 2" and cache.latest() == "info 3"
+    assert stamp_of(header(5_000_000_007, "cam")) == (5, 7)
+    cache.clear()
+    assert cache.latest() is None
