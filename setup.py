@@ -67,6 +67,9 @@ setup(
             "sapnet-derain = sapnet_ros.cli:main",
             "sapnet-export = sapnet_ros.export:main",
             "sapnet-convert-weights = sapnet_ros.weights:main",
+            "sapnet-quantize = sapnet_ros.quantize:main",
+            "sapnet-build-engine = sapnet_ros.backends.engine:main",
+            "sapnet-bench = sapnet_ros.bench.cli:main",
         ],
     },
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -24,10 +24,14 @@ LOG = logging.getLogger(__name__)
 # dependency (TensorRT, pycuda) only matters to the backend that needs it.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "sapnet_ros.backends.onnxruntime:OnnxRuntimeBackend",
+    "tensorrt": "sapnet_ros.backends.tensorrt:TensorRTBackend",
     "torch": "sapnet_ros.backends.torch:TorchBackend",
 }
-AUTO_ORDER = ("onnxruntime", "torch")  # fastest first
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")  # fastest first
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# "auto": each backend's fastest precision whose measured quality holds (see its auto_precision).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+OUTSIDE_PROFILE = ("error", "resize")
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,12 @@ class BackendOptions:
         onnx: ONNX model for ONNX Runtime / TensorRT; None = derived from weights.
         engine: serialized TensorRT engine; None = built or looked up from cache.
         precision: one of PRECISIONS; each backend lists the ones it supports.
-        device: "cpu", "cuda" or "cuda:N" (PyTorch and ONNX Runtime providers).
+        device: "cpu", "cuda", "cuda:N", or "auto" (cuda when a GPU is visible).
         threads: intra-op CPU threads; 0 leaves the library default.
+        outside_profile: TensorRT, for frames outside the engine's shape
+            profile: "error", or "resize" them into it.
+        cuda_graph: TensorRT, capture a CUDA graph per input shape (a fixed
+            camera size then launches one graph per frame).
     """
 
     weights: Path | None = None
@@ -49,6 +57,8 @@ class BackendOptions:
     precision: str = "fp32"
     device: str = "cpu"
     threads: int = 0
+    outside_profile: str = "error"
+    cuda_graph: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Backend(Protocol):
 
     name: str
     precisions: tuple[str, ...]
+    precision: str  # the one it runs: "auto" is resolved at construction
 
     def __init__(self, options: BackendOptions) -> None:
         """Validate ``options``; allocate nothing yet."""
@@ -129,6 +140,17 @@ def resolve_name(name: str, options: BackendOptions) -> str:
     raise BackendError(f"no backend can run precision {options.precision!r} here")
 
 
+def resolve_device(device: str) -> str:
+    """Map ``auto`` to ``cuda`` when a CUDA device is visible, else ``cpu``; other names pass through."""
+    if device != "auto":
+        return device
+    from sapnet_ros.backends.cuda import cuda_device_count
+
+    resolved = "cuda" if cuda_device_count() > 0 else "cpu"
+    LOG.info("device auto -> %s", resolved)
+    return resolved
+
+
 def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
     """Construct (not load) the backend ``name`` (or ``auto``) with ``options``.
 
@@ -136,8 +158,13 @@ def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
         BackendError: unknown name, or the backend cannot run here.
     """
     options = options or BackendOptions()
-    if options.precision not in PRECISIONS:
-        raise BackendError(f"unknown precision {options.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if options.precision not in PRECISION_CHOICES:
+        raise BackendError(f"unknown precision {options.precision!r}; choose one of: {', '.join(PRECISION_CHOICES)}")
+    if options.outside_profile not in OUTSIDE_PROFILE:
+        raise BackendError(
+            f"unknown outside_profile {options.outside_profile!r}; choose one of: {', '.join(OUTSIDE_PROFILE)}"
+        )
+    options = replace(options, device=resolve_device(options.device))
     resolved = resolve_name(name, options)
     reason = unavailable_reason(resolved, options)
     if reason is not None:
