@@ -55,6 +55,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         help="fast mode below 1: find the rain at this scale and remove it at full resolution (default: 1)",
     )
     group.add_argument(
+        "--cuda-graph", action="store_true", help="TensorRT: replay one CUDA graph per frame (fixed camera size)"
+    )
+    group.add_argument(
         "--outside-profile",
         default="error",
         choices=OUTSIDE_PROFILE,
@@ -71,6 +74,7 @@ def backend_options(args: argparse.Namespace) -> BackendOptions:
         device=args.device,
         threads=args.threads,
         outside_profile=args.outside_profile,
+        cuda_graph=args.cuda_graph,
     )
 
 

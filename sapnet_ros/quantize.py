@@ -50,6 +50,7 @@ from sapnet_ros.weights import file_sha256, read_weights
 LOG = logging.getLogger(__name__)
 
 DEFAULT_INT8 = "sapnet_int8.onnx"
+DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # for TensorRT
 CALIBRATION_SIZE = (192, 256)  # (height, width): ranges depend on content, not on size
 KEEP_FLOAT = re.compile(
     r"/(conv0|conv0_relu|cat_input|conv_out|estimate)$"  # image-facing layers
@@ -161,16 +162,43 @@ def quality_holds(metadata: dict[str, str]) -> bool:
     return loss <= MAX_GT_LOSS_DB and fidelity >= MIN_PSNR_VS_FP32_DB
 
 
-def int8_model_path(weights_path: Path | None = None) -> Path | None:
-    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None."""
+def _is_symmetric(metadata: dict[str, str]) -> bool:
+    return "symmetric int8 activations" in metadata.get("quantization", "")
+
+
+def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> Path | None:
+    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
+
+    Args:
+        weights_path: the weights (None: the shipped ones).
+        symmetric: the TensorRT flavour (int8 activations, zero point 0).
+    """
     path = weights_path or resources.default_weights()
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     sha256 = file_sha256(path)
-    for candidate in (resources.models_dir() / DEFAULT_INT8, cache_dir() / f"sapnet-int8-{sha256[:16]}.onnx"):
-        if candidate.is_file() and read_metadata(candidate).get("weights_sha256") == sha256:
-            return candidate
+    shipped = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if symmetric else DEFAULT_INT8)
+    for candidate in (shipped, _cached_int8(sha256, symmetric)):
+        if candidate.is_file():
+            metadata = read_metadata(candidate)
+            if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
+                return candidate
     return None
+
+
+def _cached_int8(sha256: str, symmetric: bool) -> Path:
+    return cache_dir() / f"sapnet-int8{'-symmetric' if symmetric else ''}-{sha256[:16]}.onnx"
+
+
+def symmetric_int8_model(weights_path: Path | None = None) -> Path:
+    """The TensorRT int8 model for these weights, quantized once into the cache if none exists."""
+    found = int8_model_path(weights_path, symmetric=True)
+    if found is not None:
+        return found
+    target = _cached_int8(read_weights(weights_path).sha256, symmetric=True)
+    LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
+    make_int8(target, weights_path, symmetric=True)
+    return target
 
 
 def _set_metadata(path: Path, values: dict[str, str]) -> None:

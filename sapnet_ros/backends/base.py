@@ -17,7 +17,7 @@ class BackendBase:
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init__(self, options: BackendOptions) -> None:
-        self.precision = self.auto_precision(options) if options.precision == "auto" else options.precision
+        self.precision = self.requested_precision(options)
         if self.precision not in self.precisions:
             raise BackendError(
                 f"backend {self.name!r} does not support precision {self.precision!r}; "
@@ -32,9 +32,14 @@ class BackendBase:
         return "fp32"
 
     @classmethod
+    def requested_precision(cls, options: BackendOptions) -> str:
+        """``options.precision``, with ``auto`` resolved by ``auto_precision``."""
+        return cls.auto_precision(options) if options.precision == "auto" else options.precision
+
+    @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
         """Why this backend cannot run here with ``options`` (None: it can)."""
-        precision = cls.auto_precision(options) if options.precision == "auto" else options.precision
+        precision = cls.requested_precision(options)
         if precision not in cls.precisions:
             return f"precision {precision!r} not supported (only {', '.join(cls.precisions)})"
         return None

@@ -101,7 +101,7 @@ class OnnxRuntimeBackend(BackendBase):
 
     @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
-        precision = cls.auto_precision(options) if options.precision == "auto" else options.precision
+        precision = cls.requested_precision(options)
         gpu = _gpu_providers()
         if options.device.startswith("cuda") and not gpu:
             return "CUDA requested but this onnxruntime build has no CUDA or TensorRT provider"

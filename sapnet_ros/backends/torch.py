@@ -38,7 +38,7 @@ class TorchBackend(BackendBase):
 
     @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
-        precision = cls.auto_precision(options) if options.precision == "auto" else options.precision
+        precision = cls.requested_precision(options)
         if options.device.startswith("cuda") and not torch.cuda.is_available():
             return "CUDA requested but torch.cuda.is_available() is False"
         if precision == "fp16" and not options.device.startswith("cuda"):

@@ -8,6 +8,7 @@ clean photos of paired synthesized-rain images (``measure.compare``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
@@ -37,11 +38,20 @@ def candidates(device: str, names: tuple[str, ...] = ()) -> list[Variant]:
     return chosen
 
 
-def available(variants: list[Variant]) -> tuple[list[Variant], dict[str, str]]:
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere PyTorch emulates it, slowly."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def available(variants: list[Variant], requested: tuple[str, ...] = ()) -> tuple[list[Variant], dict[str, str]]:
     """The variants that can run here, and why each other one cannot."""
     runnable, skipped = [], {}
     for variant in variants:
         reason = unavailable_reason(variant.backend, variant.options())
+        emulated = variant.precision == "bf16" and variant.device == "cpu" and not cpu_has_native_bf16()
+        if reason is None and emulated and "torch:bf16" not in requested:
+            reason = "this CPU has no native bf16 (emulated: slower than fp32); ask for it with --variants torch:bf16"
         if reason is None:
             runnable.append(variant)
         else:
@@ -65,7 +75,7 @@ def quality_holds(quality: dict[str, float]) -> bool:
 
 def run(config: BenchConfig) -> dict[str, Any]:
     device = resolve_device(config.device)
-    variants, skipped = available(candidates(device, config.variants))
+    variants, skipped = available(candidates(device, config.variants), config.variants)
     inputs = quality_inputs(config.quality_size)
     reference = measure(REFERENCE, config).outputs
     rows: list[dict[str, Any]] = []
