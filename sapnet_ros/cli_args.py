@@ -9,6 +9,14 @@ from pathlib import Path
 from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
+
+
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--backend --weights --onnx --engine --precision --device --threads --max-side --fast-scale``."""
     group = parser.add_argument_group("inference")
@@ -50,7 +58,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--fast-scale",
-        type=float,
+        type=fraction,
         default=1.0,
         help="fast mode below 1: find the rain at this scale and remove it at full resolution (default: 1)",
     )

@@ -48,6 +48,8 @@ def test_one_run_measures_speed_ratios_and_quality(tmp_path: Path, capsys: pytes
     int8 = variants["onnxruntime int8"]
     assert int8["timings"]["32x24"]["median_ms"] > 0 and int8["timings"]["32x24"]["peak_rss_mib"] > 50
     assert int8["quality"]["sample_psnr_vs_fp32_db"] > 25.0  # a 32x24 sample: figures only, no gate
+    best = report["sections"]["backends"]["best_cpu"]
+    assert best is None or best["label"] in variants  # 32x24 quality is too coarse to promise a gate result
     fast = report["sections"]["fast"]
     assert fast["path"] == "onnxruntime int8" and fast["modes"][0]["speed"]["32x24"]["speedup"] > 0
     printed = capsys.readouterr().out

@@ -4,6 +4,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.graph import build_graph, to_float16
 from sapnet_ros.model import SAPNet
 from sapnet_ros.weights import read_weights
@@ -19,7 +20,7 @@ def _run(model: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(None, {"rainy": batch})[0])
 
 
-def test_fused_graph_matches_pytorch(fused: onnx.ModelProto, torch_backend) -> None:  # type: ignore[no-untyped-def]
+def test_fused_graph_matches_pytorch(fused: onnx.ModelProto, torch_backend: BackendBase) -> None:
     batch = np.random.default_rng(3).random((2, 3, 23, 37), dtype=np.float32)
     assert np.abs(_run(fused, batch) - torch_backend.infer(batch)).max() <= 1e-4
 

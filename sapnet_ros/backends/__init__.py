@@ -136,7 +136,9 @@ def resolve_name(name: str, options: BackendOptions) -> str:
         if reason is None:
             LOG.info("backend auto -> %s", candidate)
             return candidate
-        LOG.info("backend auto: skipping %s: %s", candidate, reason)
+        # On a GPU a missing GPU capability (TensorRT, CUDA providers) deserves a warning; on a CPU it is expected.
+        level = logging.WARNING if options.device.startswith("cuda") else logging.INFO
+        LOG.log(level, "backend auto: skipping %s: %s", candidate, reason)
     raise BackendError(f"no backend can run precision {options.precision!r} here")
 
 

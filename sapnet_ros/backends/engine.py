@@ -352,7 +352,8 @@ def build_engine(
     optimization = builder.create_optimization_profile()
     optimization.set_shape(inputs[0].name, *profile.shapes())
     config.add_optimization_profile(optimization)
-    config.progress_monitor = _progress_monitor(trt)
+    monitor = _progress_monitor(trt)  # kept referenced until the build ends
+    config.progress_monitor = monitor
     timing_path = output_dir / TIMING_CACHE_NAME
     timing_cache = _load_timing_cache(config, timing_path)
     LOG.info(

@@ -105,12 +105,31 @@ def run(config: BenchConfig) -> dict[str, Any]:
         results.append(entry)
     auto = auto_variant("cpu")
     return {
+        "best_cpu": best_cpu(results, config),
         "device": device,
         "quality_size": format_size(config.quality_size),
         "quality_gate": {"max_gt_loss_db": MAX_GT_LOSS_DB, "min_psnr_vs_fp32_db": MIN_PSNR_VS_FP32_DB},
         "auto_cpu": auto.label,
         "variants": results,
         "skipped": skipped,
+    }
+
+
+def best_cpu(results: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any] | None:
+    """The fastest CPU variant whose quality holds, at 640x480 if measured (else the largest size)."""
+    size = format_size((480, 640) if (480, 640) in config.sizes else max(config.sizes))
+    holding = [entry for entry in results if entry["device"] == "cpu" and entry["quality_holds"]]
+    if not holding:
+        return None
+    best = min(holding, key=lambda entry: entry["timings"][size]["median_ms"])
+    figures = best["timings"][size]
+    return {
+        "label": best["label"],
+        "size": size,
+        "median_ms": figures["median_ms"],
+        "speedup_vs_onnxruntime_fp32": figures.get("speedup_vs_onnxruntime_fp32"),
+        "speedup_vs_torch_fp32": figures.get("speedup_vs_torch_fp32"),
+        "gt_loss_db": best["quality"]["gt_loss_db"],
     }
 
 
@@ -144,6 +163,13 @@ def render(result: dict[str, Any]) -> str:
         for entry in result["variants"]
     ]
     skipped = "".join(f"\nskipped {label}: {reason}" for label, reason in result["skipped"].items())
+    best = result["best_cpu"]
+    if best:
+        skipped = (
+            f"\nbest CPU path whose quality holds, at {best['size']}: {best['label']}, {best['median_ms']:.0f} ms, "
+            f"{best['speedup_vs_onnxruntime_fp32']}x ONNX Runtime fp32, {best['speedup_vs_torch_fp32']}x PyTorch fp32, "
+            f"loss {best['gt_loss_db']:+.3f} dB" + skipped
+        )
     return (
         f"{table(headers, rows)}\n\nquality at {result['quality_size']} (PSNR dB; loss = fp32's PSNR vs clean minus "
         f"this one's):\n{table(quality_headers, quality_rows)}\n\nauto on the CPU runs: {result['auto_cpu']}{skipped}"
