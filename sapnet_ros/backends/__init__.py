@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from sapnet_ros.backends.cuda import cuda_device_count
 from sapnet_ros.errors import BackendError
 
 LOG = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class BackendOptions:
         weights: SAPNet weights (safetensors or official .pth); None = shipped.
         onnx: ONNX model for ONNX Runtime / TensorRT; None = derived from weights.
         engine: serialized TensorRT engine; None = built or looked up from cache.
-        precision: one of PRECISIONS; each backend lists the ones it supports.
+        precision: one of PRECISIONS, or "auto" (the backend's fastest whose
+            measured quality holds); each backend lists the ones it supports.
         device: "cpu", "cuda", "cuda:N", or "auto" (cuda when a GPU is visible).
         threads: intra-op CPU threads; 0 leaves the library default.
         outside_profile: TensorRT, for frames outside the engine's shape
@@ -146,8 +148,6 @@ def resolve_device(device: str) -> str:
     """Map ``auto`` to ``cuda`` when a CUDA device is visible, else ``cpu``; other names pass through."""
     if device != "auto":
         return device
-    from sapnet_ros.backends.cuda import cuda_device_count
-
     resolved = "cuda" if cuda_device_count() > 0 else "cpu"
     LOG.info("device auto -> %s", resolved)
     return resolved
