@@ -14,7 +14,7 @@ export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean bench
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: setup
 
 test: lint  ## lint, type-check and run the test suite
 	$(BIN)/python -m pytest
+
+bench: setup  ## sapnet-bench: every backend/precision, speed and quality, figures in bench.json
+	$(BIN)/sapnet-bench --json bench.json
 
 clean:
 	rm -rf output build install log .pytest_cache .mypy_cache .ruff_cache

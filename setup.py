@@ -82,6 +82,9 @@ setup(
             "sapnet-train = sapnet_ros.training.train:main",
             "sapnet-evaluate = sapnet_ros.training.evaluate:main",
             "sapnet-make-pairs = sapnet_ros.training.pairs:main",
+            "sapnet-quantize = sapnet_ros.quantize:main",
+            "sapnet-build-engine = sapnet_ros.backends.engine:main",
+            "sapnet-bench = sapnet_ros.bench.cli:main",
         ],
     },
 )

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets = output_paths(inputs, args.output)
         args.output.mkdir(parents=True, exist_ok=True)
-        with open_derainer(args.backend, backend_options(args), args.max_side) as derainer:
+        with open_derainer(args.backend, backend_options(args), args.max_side, args.fast_scale) as derainer:
             times, failures = derain_files(derainer, targets, progress=len(inputs) > 1)
             info = derainer.backend.info
     except SapnetError as err:

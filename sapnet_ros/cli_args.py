@@ -6,11 +6,19 @@ import argparse
 import logging
 from pathlib import Path
 
-from sapnet_ros.backends import BACKENDS, PRECISIONS, BackendOptions
+from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--backend --weights --onnx --precision --device --threads --max-side``."""
+    """Add ``--backend --weights --onnx --engine --precision --device --threads --max-side --fast-scale``."""
     group = parser.add_argument_group("inference")
     group.add_argument(
         "--backend",
@@ -27,8 +35,20 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--onnx", type=Path, default=None, help="ONNX model for onnxruntime (default: exported from --weights)"
     )
-    group.add_argument("--precision", default="fp32", choices=PRECISIONS, help="default: %(default)s")
-    group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    group.add_argument(
+        "--engine",
+        type=Path,
+        default=None,
+        help="TensorRT engine from sapnet-build-engine (default: built once per GPU into the cache)",
+    )
+    group.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="auto = the backend's fastest precision whose measured quality holds, e.g. int8 on the CPU "
+        "(default: %(default)s)",
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = library default")
     group.add_argument(
         "--max-side",
@@ -36,11 +56,33 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="derain at most at this longer side and resize back; 0 = native (default)",
     )
+    group.add_argument(
+        "--fast-scale",
+        type=fraction,
+        default=1.0,
+        help="fast mode below 1: find the rain at this scale and remove it at full resolution (default: 1)",
+    )
+    group.add_argument(
+        "--cuda-graph", action="store_true", help="TensorRT: replay one CUDA graph per frame (fixed camera size)"
+    )
+    group.add_argument(
+        "--outside-profile",
+        default="error",
+        choices=OUTSIDE_PROFILE,
+        help="TensorRT, frames outside the engine's size range: error or resize (default: %(default)s)",
+    )
 
 
 def backend_options(args: argparse.Namespace) -> BackendOptions:
     return BackendOptions(
-        weights=args.weights, onnx=args.onnx, precision=args.precision, device=args.device, threads=args.threads
+        weights=args.weights,
+        onnx=args.onnx,
+        engine=args.engine,
+        precision=args.precision,
+        device=args.device,
+        threads=args.threads,
+        outside_profile=args.outside_profile,
+        cuda_graph=args.cuda_graph,
     )
 
 

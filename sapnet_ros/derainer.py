@@ -117,22 +117,37 @@ class Derainer:
         backend: a loaded backend (see ``sapnet_ros.backends``).
         max_side: 0 derains at native size; otherwise frames whose longer side
             exceeds it are derained at that size and resized back.
+        fast_scale: fast mode for weak hardware when below 1: the network sees
+            the frame scaled by this factor, and the rain it finds there is
+            upsampled and subtracted from the full-resolution frame
+            (output = input - upsample(input_low - derained_low)), so detail
+            finer than the network's view is kept.
+
+    Backends with a limited shape range (TensorRT profiles) may define
+    ``fit_size(height, width) -> (height, width)``; it has the last word on
+    the processing size.
     """
 
-    def __init__(self, backend: Backend, max_side: int = 0) -> None:
+    def __init__(self, backend: Backend, max_side: int = 0, fast_scale: float = 1.0) -> None:
         if max_side < 0:
             raise ValueError(f"max_side must be >= 0, got {max_side}")
+        if not 0.0 < fast_scale <= 1.0:
+            raise ValueError(f"fast_scale must be in (0, 1], got {fast_scale}")
         self.backend = backend
         self.max_side = max_side
+        self.fast_scale = fast_scale
         self.last_timing = FrameTiming(0.0, 0.0, 0.0)
 
     def processing_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the network sees for an input of this size."""
+        if self.fast_scale < 1.0:
+            height, width = max(1, round(height * self.fast_scale)), max(1, round(width * self.fast_scale))
         longest = max(height, width)
-        if not self.max_side or longest <= self.max_side:
-            return height, width
-        factor = self.max_side / longest
-        return max(1, round(height * factor)), max(1, round(width * factor))
+        if self.max_side and longest > self.max_side:
+            factor = self.max_side / longest
+            height, width = max(1, round(height * factor)), max(1, round(width * factor))
+        fit_size = getattr(self.backend, "fit_size", None)
+        return fit_size(height, width) if fit_size is not None else (height, width)
 
     def run(self, image: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
         """Derain one image; returns an array of the same shape, dtype and colour order."""
@@ -152,13 +167,14 @@ class Derainer:
         started = time.perf_counter()
         height, width = images[0].shape[:2]
         net_height, net_width = self.processing_size(height, width)
-        batch = np.stack([self._prepare(image, order, net_height, net_width) for image in images])
+        full = [to_network(image, order) for image in images]  # (3, H, W) each
+        batch = np.stack([self._resize(tensor, net_height, net_width) for tensor in full])  # (B, 3, h, w)
         prepared = time.perf_counter()
         derained = self.backend.infer(batch)  # (B, 3, h, w)
         inferred = time.perf_counter()
         outputs = [
-            from_network(self._restore(rgb, height, width), like=image, order=order)
-            for rgb, image in zip(derained, images, strict=True)
+            from_network(self._restore(rgb, low, original), like=image, order=order)
+            for rgb, low, original, image in zip(derained, batch, full, images, strict=True)
         ]
         finished = time.perf_counter()
         self.last_timing = FrameTiming(
@@ -167,22 +183,25 @@ class Derainer:
         return outputs
 
     @staticmethod
-    def _prepare(image: np.ndarray, order: ColorOrder, height: int, width: int) -> np.ndarray:
-        tensor = to_network(image, order)
-        if tensor.shape[1:] != (height, width):
-            tensor = _resize_chw(tensor, height, width)
-        return tensor
+    def _resize(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
+        return tensor if tensor.shape[1:] == (height, width) else _resize_chw(tensor, height, width)
 
-    @staticmethod
-    def _restore(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-        return rgb if rgb.shape[1:] == (height, width) else _resize_chw(rgb, height, width)
+    def _restore(self, derained: np.ndarray, low: np.ndarray, original: np.ndarray) -> np.ndarray:
+        """Full-size (3, H, W) output from the network's (3, h, w) input ``low`` and output ``derained``."""
+        height, width = original.shape[1:]
+        if derained.shape[1:] == (height, width):
+            return derained
+        if self.fast_scale < 1.0:
+            rain = _resize_chw(low - derained, height, width)  # the rain layer the network removed
+            return original - rain
+        return _resize_chw(derained, height, width)
 
 
 @contextmanager
 def open_derainer(
-    backend: str = "auto", options: BackendOptions | None = None, max_side: int = 0
+    backend: str = "auto", options: BackendOptions | None = None, max_side: int = 0, fast_scale: float = 1.0
 ) -> Iterator[Derainer]:
     """Create and load backend ``backend`` (or ``auto``), yield a Derainer, close the backend after."""
     loaded = create_backend(backend, options)
     with loaded:
-        yield Derainer(loaded, max_side=max_side)
+        yield Derainer(loaded, max_side=max_side, fast_scale=fast_scale)

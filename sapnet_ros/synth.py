@@ -154,3 +154,44 @@ def styled(name: str, **overrides: float) -> RainStyle:
     if name not in STYLES:
         raise ValueError(f"unknown rain style {name!r}; choose one of: {', '.join(STYLES)}")
     return replace(STYLES[name], **overrides)  # type: ignore[arg-type]
+
+
+# Clean scikit-image photos (shipped with the package, no download) for paired rainy/clean tests.
+# Quality is measured on EVALUATION_PHOTOS; int8 calibration uses only the others.
+EVALUATION_PHOTOS = ("coffee", "astronaut")
+CALIBRATION_PHOTOS = ("chelsea", "rocket", "camera", "brick", "grass", "gravel", "clock", "coins", "moon")
+
+
+def clean_photo(name: str, height: int, width: int) -> np.ndarray:
+    """scikit-image's photo ``name`` as uint8 (height, width, 3) RGB: centre-cropped to the aspect, then resized.
+
+    Raises:
+        ValueError: unknown photo, or scikit-image is not installed.
+    """
+    try:
+        from skimage import data
+    except ImportError as err:
+        raise ValueError(f"clean photos need scikit-image ({err}); pip install scikit-image") from err
+    if name not in EVALUATION_PHOTOS + CALIBRATION_PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(EVALUATION_PHOTOS + CALIBRATION_PHOTOS)}")
+    photo = getattr(data, name)()
+    if photo.ndim == 2:
+        photo = np.repeat(photo[:, :, None], 3, axis=2)
+    rows, cols = photo.shape[:2]
+    keep_rows, keep_cols = min(rows, round(cols * height / width)), min(cols, round(rows * width / height))
+    top, left = (rows - keep_rows) // 2, (cols - keep_cols) // 2
+    cropped = photo[top : top + keep_rows, left : left + keep_cols]
+    interpolation = cv2.INTER_AREA if keep_rows > height else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(cropped, (width, height), interpolation=interpolation))
+
+
+def photo_pairs(
+    height: int, width: int, photos: tuple[str, ...] = EVALUATION_PHOTOS, seed: int = 77
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, rainy, clean) uint8 (H, W, 3) RGB pairs: every photo with light and with heavy rain."""
+    pairs = []
+    for photo in photos:
+        clean = clean_photo(photo, height, width)
+        for offset, (style_name, style) in enumerate(STYLES.items()):
+            pairs.append((f"{photo}/{style_name}", add_rain(clean, style, seed=seed + offset), clean))
+    return pairs

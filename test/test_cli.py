@@ -70,7 +70,16 @@ def test_sample_matches_official_output_within_one_level(
     sample_path: Path, reference: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shutil.copy(sample_path, tmp_path / sample_path.name)
-    assert main([str(tmp_path / sample_path.name), "--output", str(tmp_path / "out")]) == 0  # auto backend
-    assert "backend onnxruntime" in capsys.readouterr().out
+    source = str(tmp_path / sample_path.name)
+    assert main([source, "--output", str(tmp_path / "out"), "--precision", "fp32"]) == 0  # auto backend
+    assert "backend onnxruntime (CPUExecutionProvider, fp32)" in capsys.readouterr().out
     derained = cv2.imread(str(tmp_path / "out" / f"{sample_path.stem}.png"))[:, :, ::-1]
     assert np.abs(derained.astype(np.float32) - reference * 255).max() <= 1.0
+
+
+def test_auto_runs_the_fast_int8_path_on_the_cpu(
+    sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(sample_path, tmp_path / sample_path.name)
+    assert main([str(tmp_path / sample_path.name), "--output", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert "backend onnxruntime (CPUExecutionProvider, int8)" in capsys.readouterr().out

@@ -3,7 +3,7 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.derainer import LUMA_BT601, Derainer, from_network, to_network
+from sapnet_ros.derainer import LUMA_BT601, Derainer, _resize_chw, from_network, to_network
 from sapnet_ros.errors import ImageFormatError
 
 
@@ -88,6 +88,24 @@ def test_max_side_resizes_back(torch_backend: BackendBase) -> None:
     assert derainer.processing_size(24, 40) == (10, 16)
     assert derainer.run(image).shape == image.shape
     assert derainer.last_timing.inference_ms > 0
+
+
+def test_fast_mode_subtracts_the_upsampled_rain_layer(torch_backend: BackendBase) -> None:
+    image = tiny_rgb(24, 32, seed=4)
+    derainer = Derainer(torch_backend, fast_scale=0.5)
+    assert derainer.processing_size(24, 32) == (12, 16)
+    full = to_network(image)  # (3, 24, 32)
+    low = _resize_chw(full, 12, 16)
+    rain = low - torch_backend.infer(low[None])[0]  # what the network removed at half size
+    expected = from_network(full - _resize_chw(rain, 24, 32), like=image)
+    np.testing.assert_array_equal(derainer.run(image), expected)
+
+
+def test_fast_mode_and_max_side_combine_and_are_validated(torch_backend: BackendBase) -> None:
+    assert Derainer(torch_backend, max_side=20, fast_scale=0.5).processing_size(60, 80) == (15, 20)
+    for bad in (0.0, 1.5, -0.5):
+        with pytest.raises(ValueError, match="fast_scale must be in"):
+            Derainer(torch_backend, fast_scale=bad)
 
 
 def test_mixed_sizes_in_one_batch_are_refused(torch_backend: BackendBase) -> None:

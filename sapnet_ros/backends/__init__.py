@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from sapnet_ros.backends.cuda import cuda_device_count
 from sapnet_ros.errors import BackendError
 
 LOG = logging.getLogger(__name__)
@@ -24,10 +25,14 @@ LOG = logging.getLogger(__name__)
 # dependency (TensorRT, pycuda) only matters to the backend that needs it.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "sapnet_ros.backends.onnxruntime:OnnxRuntimeBackend",
+    "tensorrt": "sapnet_ros.backends.tensorrt:TensorRTBackend",
     "torch": "sapnet_ros.backends.torch:TorchBackend",
 }
-AUTO_ORDER = ("onnxruntime", "torch")  # fastest first
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")  # fastest first
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# "auto": each backend's fastest precision whose measured quality holds (see its auto_precision).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+OUTSIDE_PROFILE = ("error", "resize")
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,14 @@ class BackendOptions:
         weights: SAPNet weights (safetensors or official .pth); None = shipped.
         onnx: ONNX model for ONNX Runtime / TensorRT; None = derived from weights.
         engine: serialized TensorRT engine; None = built or looked up from cache.
-        precision: one of PRECISIONS; each backend lists the ones it supports.
-        device: "cpu", "cuda" or "cuda:N" (PyTorch and ONNX Runtime providers).
+        precision: one of PRECISIONS, or "auto" (the backend's fastest whose
+            measured quality holds); each backend lists the ones it supports.
+        device: "cpu", "cuda", "cuda:N", or "auto" (cuda when a GPU is visible).
         threads: intra-op CPU threads; 0 leaves the library default.
+        outside_profile: TensorRT, for frames outside the engine's shape
+            profile: "error", or "resize" them into it.
+        cuda_graph: TensorRT, capture a CUDA graph per input shape (a fixed
+            camera size then launches one graph per frame).
     """
 
     weights: Path | None = None
@@ -49,6 +59,8 @@ class BackendOptions:
     precision: str = "fp32"
     device: str = "cpu"
     threads: int = 0
+    outside_profile: str = "error"
+    cuda_graph: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Backend(Protocol):
 
     name: str
     precisions: tuple[str, ...]
+    precision: str  # the one it runs: "auto" is resolved at construction
 
     def __init__(self, options: BackendOptions) -> None:
         """Validate ``options``; allocate nothing yet."""
@@ -125,8 +138,19 @@ def resolve_name(name: str, options: BackendOptions) -> str:
         if reason is None:
             LOG.info("backend auto -> %s", candidate)
             return candidate
-        LOG.info("backend auto: skipping %s: %s", candidate, reason)
+        # On a GPU a missing GPU capability (TensorRT, CUDA providers) deserves a warning; on a CPU it is expected.
+        level = logging.WARNING if options.device.startswith("cuda") else logging.INFO
+        LOG.log(level, "backend auto: skipping %s: %s", candidate, reason)
     raise BackendError(f"no backend can run precision {options.precision!r} here")
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto`` to ``cuda`` when a CUDA device is visible, else ``cpu``; other names pass through."""
+    if device != "auto":
+        return device
+    resolved = "cuda" if cuda_device_count() > 0 else "cpu"
+    LOG.info("device auto -> %s", resolved)
+    return resolved
 
 
 def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
@@ -136,8 +160,13 @@ def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
         BackendError: unknown name, or the backend cannot run here.
     """
     options = options or BackendOptions()
-    if options.precision not in PRECISIONS:
-        raise BackendError(f"unknown precision {options.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if options.precision not in PRECISION_CHOICES:
+        raise BackendError(f"unknown precision {options.precision!r}; choose one of: {', '.join(PRECISION_CHOICES)}")
+    if options.outside_profile not in OUTSIDE_PROFILE:
+        raise BackendError(
+            f"unknown outside_profile {options.outside_profile!r}; choose one of: {', '.join(OUTSIDE_PROFILE)}"
+        )
+    options = replace(options, device=resolve_device(options.device))
     resolved = resolve_name(name, options)
     reason = unavailable_reason(resolved, options)
     if reason is not None:

@@ -17,19 +17,31 @@ class BackendBase:
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init__(self, options: BackendOptions) -> None:
-        if options.precision not in self.precisions:
+        self.precision = self.requested_precision(options)
+        if self.precision not in self.precisions:
             raise BackendError(
-                f"backend {self.name!r} does not support precision {options.precision!r}; "
+                f"backend {self.name!r} does not support precision {self.precision!r}; "
                 f"choose one of: {', '.join(self.precisions)}"
             )
         self.options = options
         self._info: BackendInfo | None = None
 
     @classmethod
+    def auto_precision(cls, options: BackendOptions) -> str:
+        """The precision ``auto`` means here: the fastest whose quality holds (default fp32)."""
+        return "fp32"
+
+    @classmethod
+    def requested_precision(cls, options: BackendOptions) -> str:
+        """``options.precision``, with ``auto`` resolved by ``auto_precision``."""
+        return cls.auto_precision(options) if options.precision == "auto" else options.precision
+
+    @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
         """Why this backend cannot run here with ``options`` (None: it can)."""
-        if options.precision not in cls.precisions:
-            return f"precision {options.precision!r} not supported (only {', '.join(cls.precisions)})"
+        precision = cls.requested_precision(options)
+        if precision not in cls.precisions:
+            return f"precision {precision!r} not supported (only {', '.join(cls.precisions)})"
         return None
 
     @property

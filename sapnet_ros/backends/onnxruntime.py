@@ -1,53 +1,163 @@
-"""ONNX Runtime backend: the fast CPU path, and CUDA where the GPU build is installed."""
+"""ONNX Runtime backend: the fast CPU path (fp32, int8) and NVIDIA GPUs through its providers.
+
+On the CPU, fp32 runs the exported graph and int8 the quantized fused graph
+made by ``sapnet-quantize`` (``quantize.py``). With ``device`` cuda, providers
+are tried in order TensorRT (fp16/int8, engines cached on disk), CUDA, CPU,
+and frames go through an IOBinding so the output is allocated on the device
+and copied back once.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from google.protobuf.message import DecodeError
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.backends.engine import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
-from sapnet_ros.export import onnx_for_weights, read_metadata
+from sapnet_ros.export import cache_dir, onnx_for_weights, read_metadata
+from sapnet_ros.graph import to_float16
+from sapnet_ros.quantize import int8_model_path, quality_holds
 
 LOG = logging.getLogger(__name__)
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _gpu_providers() -> list[str]:
+    return [name for name in GPU_PROVIDERS if name in ort.get_available_providers()]
+
+
+def _shape_text(input_name: str, shape: tuple[int, ...]) -> str:
+    return f"{input_name}:{'x'.join(str(dim) for dim in shape)}"
+
+
+def providers_for(available: list[str], precision: str, device_id: int, input_name: str) -> list[Any]:
+    """Execution providers for a GPU session, best first: TensorRT, CUDA, then the CPU for what is left.
+
+    TensorRT gets the precision (fp16/int8), an engine and timing cache on disk
+    and the default shape profile; CUDA computes fp32 without TF32, so fp32
+    means fp32.
+    """
+    providers: list[Any] = []
+    if "TensorrtExecutionProvider" in available:
+        minimum, optimum, maximum = Profile().shapes()
+        cache = engine_dir() / "onnxruntime"
+        providers.append(
+            (
+                "TensorrtExecutionProvider",
+                {
+                    "device_id": device_id,
+                    "trt_fp16_enable": precision == "fp16",
+                    "trt_int8_enable": precision == "int8",
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(cache),
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": str(cache),
+                    "trt_profile_min_shapes": _shape_text(input_name, minimum),
+                    "trt_profile_opt_shapes": _shape_text(input_name, optimum),
+                    "trt_profile_max_shapes": _shape_text(input_name, maximum),
+                },
+            )
+        )
+    if "CUDAExecutionProvider" in available:
+        providers.append(("CUDAExecutionProvider", {"device_id": device_id, "use_tf32": 0}))
+    return [*providers, "CPUExecutionProvider"]
+
 
 class OnnxRuntimeBackend(BackendBase):
-    """Runs the exported ONNX graph in an ``InferenceSession``."""
+    """Runs an ONNX graph in an ``InferenceSession``."""
 
     name = "onnxruntime"
-    precisions = ("fp32",)
+    precisions = ("fp32", "fp16", "int8")
 
     def __init__(self, options: BackendOptions) -> None:
         super().__init__(options)
         self._session: ort.InferenceSession | None = None
         self._input = self._output = ""
+        self._gpu = options.device.startswith("cuda")
+        self._device_id = int(options.device.partition(":")[2] or 0) if self._gpu else 0
+
+    @classmethod
+    def auto_precision(cls, options: BackendOptions) -> str:
+        """GPU: fp16. CPU: int8 where a quantized model for the weights passed the quality gate, else fp32."""
+        if options.device.startswith("cuda"):
+            return "fp16"
+        if options.onnx is not None:
+            return "int8" if has_qdq(onnx.load(str(options.onnx), load_external_data=False)) else "fp32"
+        path = int8_model_path(options.weights)
+        if path is not None and quality_holds(read_metadata(path)):
+            return "int8"
+        LOG.info("precision auto: fp32 (no int8 model passing the quality gate; make one with sapnet-quantize)")
+        return "fp32"
 
     @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
-        if options.device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
-            return "CUDA requested but this onnxruntime build has no CUDAExecutionProvider"
+        precision = cls.requested_precision(options)
+        gpu = _gpu_providers()
+        if options.device.startswith("cuda") and not gpu:
+            return "CUDA requested but this onnxruntime build has no CUDA or TensorRT provider"
+        if precision == "fp16" and not options.device.startswith("cuda"):
+            return "fp16 needs a GPU provider (--device cuda); on the CPU use int8 or fp32"
+        if precision == "int8" and options.device.startswith("cuda") and "TensorrtExecutionProvider" not in gpu:
+            return "int8 on the GPU needs the TensorRT provider"
+        if precision == "int8" and options.onnx is None and int8_model_path(options.weights) is None:
+            return "no int8 model for these weights; make one with sapnet-quantize"
         return super().unavailable_reason(options)
 
-    def _providers(self) -> list[str]:
-        if self.options.device.startswith("cuda"):
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return ["CPUExecutionProvider"]
+    def _model_path(self) -> Path:
+        """The graph for this precision and device (see the module docstring)."""
+        if self.options.onnx is not None:
+            return self.options.onnx
+        if self.precision == "int8":
+            path = int8_model_path(self.options.weights)
+            if path is None:
+                raise BackendError("no int8 model for these weights; make one with sapnet-quantize")
+            return path
+        exported = onnx_for_weights(self.options.weights)
+        if self.precision == "fp16" and "TensorrtExecutionProvider" not in _gpu_providers():
+            return self._float16_copy(exported)  # CUDA alone runs what the graph's types say
+        return exported
+
+    @staticmethod
+    def _float16_copy(path: Path) -> Path:
+        cached = cache_dir() / f"{path.stem}-fp16-{read_metadata(path).get('weights_sha256', 'unknown')[:16]}.onnx"
+        if not cached.is_file():
+            LOG.info("writing an fp16 copy of %s to %s (once)", path, cached)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            onnx.save(to_float16(onnx.load(str(path))), str(cached))
+        return cached
 
     def load(self) -> None:
-        path = self.options.onnx or onnx_for_weights(self.options.weights)
+        path = self._model_path()
+        try:
+            header = onnx.load(str(path), load_external_data=False)
+        except (OSError, DecodeError) as err:
+            raise BackendError(f"{path}: ONNX Runtime cannot load it ({err})") from err
+        if self.precision == "int8" and not has_qdq(header):
+            raise BackendError(f"{path}: not a quantized (Q/DQ) model; make one with sapnet-quantize")
         settings = ort.SessionOptions()
         settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.options.threads:
             settings.intra_op_num_threads = self.options.threads
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if self._gpu:
+            input_name = header.graph.input[0].name if header.graph.input else ""
+            providers = providers_for(ort.get_available_providers(), self.precision, self._device_id, input_name)
+            (engine_dir() / "onnxruntime").mkdir(parents=True, exist_ok=True)
         try:
-            session = ort.InferenceSession(str(path), settings, providers=self._providers())
+            session = ort.InferenceSession(str(path), settings, providers=providers)
         except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
+        metadata = {prop.key: prop.value for prop in header.metadata_props}
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
             raise BackendError(
@@ -55,11 +165,11 @@ class OnnxRuntimeBackend(BackendBase):
             )
         self._input, self._output = inputs[0].name, outputs[0].name
         self._session = session
-        sha = read_metadata(path).get("weights_sha256", "unknown")
         device = session.get_providers()[0]
-        self._info = BackendInfo(self.name, device, self.options.precision, sha)
+        self._info = BackendInfo(self.name, device, self.precision, metadata.get("weights_sha256", "unknown"))
         LOG.info(
-            "onnxruntime: %s, input %s %s, output %s, providers %s",
+            "onnxruntime %s: %s, input %s %s, output %s, providers %s",
+            self.precision,
             path,
             self._input,
             inputs[0].shape,
@@ -73,5 +183,11 @@ class OnnxRuntimeBackend(BackendBase):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         session: ort.InferenceSession = self._require_loaded(self._session)
         self._check_batch(batch)
-        (output,) = session.run([self._output], {self._input: batch})
-        return np.asarray(output)
+        if not self._gpu:
+            (output,) = session.run([self._output], {self._input: batch})
+            return np.asarray(output)
+        binding = session.io_binding()
+        binding.bind_cpu_input(self._input, batch)
+        binding.bind_output(self._output, "cuda", self._device_id)
+        session.run_with_iobinding(binding)
+        return np.asarray(binding.copy_outputs_to_cpu()[0])

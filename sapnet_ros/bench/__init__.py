@@ -1,1 +1,56 @@
-"""Benchmarks of sapnet_ros: inference backends and the node's plumbing."""
+"""``sapnet-bench``: one command, independent sections, one JSON.
+
+A section is a module with two functions:
+
+- ``run(config: BenchConfig) -> dict``: measure, return JSON-able figures;
+- ``render(result: dict) -> str``: those figures as text (Markdown tables).
+
+``bench/cli.py`` lists the sections (``SECTIONS``); ``--only`` picks some.
+Every figure is measured in the same run as the figures it is compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sapnet_ros.backends.engine import format_size
+
+Size = tuple[int, int]  # (height, width)
+DEFAULT_SIZES: tuple[Size, ...] = ((240, 320), (480, 640), (720, 1280))
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What every section measures with.
+
+    Attributes:
+        sizes: frame sizes, (height, width).
+        repeats: timed frames per measurement (the median is reported).
+        warmup: untimed frames before them.
+        threads: CPU threads per backend; 0 = library default.
+        device: "auto", "cpu" or "cuda[:N]"; GPU variants run only on a GPU.
+        quality_size: (height, width) of the paired photos for quality figures.
+        variants: "backend:precision" names to measure; empty = every one
+            available (PyTorch fp32, the reference, is always measured).
+    """
+
+    sizes: tuple[Size, ...] = DEFAULT_SIZES
+    repeats: int = 3
+    warmup: int = 1
+    threads: int = 0
+    device: str = "auto"
+    quality_size: Size = (480, 640)
+    variants: tuple[str, ...] = ()
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (readable in a terminal, pasteable into the README)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [
+        "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)) + " |"
+        for line in [headers, ["-" * width for width in widths], *rows]
+    ]
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_SIZES", "BenchConfig", "Size", "format_size", "table"]

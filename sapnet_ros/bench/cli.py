@@ -1,0 +1,133 @@
+"""``sapnet-bench``: run the benchmark sections, print their tables, optionally write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import onnxruntime
+import torch
+
+from sapnet_ros import __version__
+from sapnet_ros.backends.engine import parse_size
+from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, format_size
+from sapnet_ros.cli_args import configure_logging
+from sapnet_ros.errors import SapnetError
+
+# name -> module with run(config) -> dict and render(result) -> str
+SECTIONS = {
+    "backends": "sapnet_ros.bench.backends",
+    "fast": "sapnet_ros.bench.fast",
+    "plumbing": "sapnet_ros.bench.plumbing",
+}
+
+
+def available_sections() -> list[str]:
+    return [name for name, module in SECTIONS.items() if importlib.util.find_spec(module) is not None]
+
+
+def machine() -> dict[str, Any]:
+    """The conditions every figure was measured under."""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in line
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else platform.processor()
+    )
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "sapnet_ros": __version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(parse_size(part) for part in text.split(","))
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = available_sections()
+    parser = argparse.ArgumentParser(
+        prog="sapnet-bench",
+        description="Benchmark every available backend and precision in one run: ms/frame, frames/s, "
+        "peak memory, speed-up over PyTorch eager fp32 measured in the same run, and quality.",
+        epilog="examples:\n  sapnet-bench --json bench.json\n"
+        "  sapnet-bench --only backends --sizes 640x480 --repeats 5\n"
+        f"sections: {', '.join(names)}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    default = BenchConfig()
+    parser.add_argument("--only", default=",".join(names), help="comma-separated sections (default: all)")
+    parser.add_argument(
+        "--sizes", type=_sizes, default=DEFAULT_SIZES, help="WIDTHxHEIGHT list (default: 320x240,640x480,1280x720)"
+    )
+    parser.add_argument("--repeats", type=int, default=default.repeats, help="timed frames (default: %(default)s)")
+    parser.add_argument(
+        "--warmup", type=int, default=default.warmup, help="untimed frames first (default: %(default)s)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads per backend; 0 = library default")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument(
+        "--quality-size", type=parse_size, default=default.quality_size, help="paired photos' size (default: 640x480)"
+    )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="backend:precision list to measure, e.g. onnxruntime:int8,torch:bf16 (default: all available)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in names]
+    if unknown or args.repeats < 1 or args.warmup < 0:
+        problem = f"unknown sections {unknown}; choose from {names}" if unknown else "--repeats >= 1, --warmup >= 0"
+        parser.exit(2, f"sapnet-bench: error: {problem}\n")
+    variants = tuple(name.strip() for name in args.variants.split(",") if name.strip())
+    config = BenchConfig(args.sizes, args.repeats, args.warmup, args.threads, args.device, args.quality_size, variants)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "config": {
+            **config.__dict__,
+            "sizes": [format_size(size) for size in config.sizes],
+            "quality_size": format_size(config.quality_size),
+        },
+        "sections": {},
+    }
+    for name in chosen:
+        section = importlib.import_module(SECTIONS[name])
+        try:
+            result = section.run(config)
+        except SapnetError as err:
+            parser.exit(2, f"sapnet-bench: error in section {name}: {err}\n")
+        report["sections"][name] = result
+        print(f"\n## {name}\n\n{section.render(result)}", flush=True)
+    report["machine"]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

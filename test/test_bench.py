@@ -1,0 +1,62 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_rgb
+
+from sapnet_ros.bench import table
+from sapnet_ros.bench.cli import main
+from sapnet_ros.bench.measure import compare, measure
+
+
+def test_markdown_table() -> None:
+    assert table(["a", "bb"], [["1", "2"], ["333", "4"]]).splitlines() == [
+        "| a   | bb |",
+        "| --- | -- |",
+        "| 1   | 2  |",
+        "| 333 | 4  |",
+    ]
+
+
+def _noisy(image: np.ndarray, amplitude: int, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).integers(-amplitude, amplitude + 1, image.shape)
+    return np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def test_compare_reports_loss_against_the_clean_photos() -> None:
+    clean = tiny_rgb(16, 16, seed=1)
+    reference, worse = _noisy(clean, 2, 0), _noisy(clean, 8, 1)
+    inputs = [("photo/heavy", clean, clean), ("sample", clean, None)]
+    same = compare((reference, reference), (reference, reference), inputs)
+    assert same["gt_loss_db"] == 0.0 and same["psnr_vs_fp32_db"] == float("inf")
+    quality = compare((worse, worse), (reference, reference), inputs)
+    assert quality["gt_loss_db"] > 5.0  # more noise than the reference: lower PSNR against the clean photo
+    assert 25 < quality["psnr_vs_fp32_db"] < 40 and quality["sample_psnr_vs_fp32_db"] == quality["psnr_vs_fp32_db"]
+
+
+def test_one_run_measures_speed_ratios_and_quality(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "bench.json"
+    args = ["--only", "backends,fast", "--sizes", "32x24", "--quality-size", "32x24", "--repeats", "1", "--warmup", "0"]
+    assert main([*args, "--variants", "onnxruntime:int8", "--device", "cpu", "--json", str(output)]) == 0
+    measure.cache_clear()
+    report = json.loads(output.read_text())
+    assert report["machine"]["cpu_count"] >= 1
+    variants = {entry["label"]: entry for entry in report["sections"]["backends"]["variants"]}
+    assert set(variants) == {"torch fp32", "onnxruntime int8"}
+    assert variants["torch fp32"]["timings"]["32x24"]["speedup_vs_torch_fp32"] == 1.0
+    int8 = variants["onnxruntime int8"]
+    assert int8["timings"]["32x24"]["median_ms"] > 0 and int8["timings"]["32x24"]["peak_rss_mib"] > 50
+    assert int8["quality"]["sample_psnr_vs_fp32_db"] > 25.0  # a 32x24 sample: figures only, no gate
+    best = report["sections"]["backends"]["best_cpu"]
+    assert best is None or best["label"] in variants  # 32x24 quality is too coarse to promise a gate result
+    fast = report["sections"]["fast"]
+    assert fast["path"] == "onnxruntime int8" and fast["modes"][0]["speed"]["32x24"]["speedup"] > 0
+    printed = capsys.readouterr().out
+    assert "## backends" in printed and "| onnxruntime int8 | 32x24 |" in printed and "## fast" in printed
+
+
+def test_unknown_section_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--only", "flicker"])
+    assert caught.value.code == 2 and "unknown sections ['flicker']" in capsys.readouterr().err
