@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench.plumbing import measure_plumbing, sample_frame
+from sapnet_ros.bench import BenchConfig
+from sapnet_ros.bench.plumbing import measure_plumbing, render, run, sample_frame
 
 
 def test_measures_each_step_against_inference() -> None:
@@ -19,3 +20,11 @@ def test_measures_each_step_against_inference() -> None:
 def test_sample_frame_is_the_shipped_photo_at_the_asked_size() -> None:
     frame = sample_frame(640, 480)
     assert frame.shape == (480, 640, 3) and frame.dtype.name == "uint8" and frame.std() > 20
+
+
+def test_is_a_sapnet_bench_section() -> None:
+    config = BenchConfig(sizes=((24, 32),), repeats=1, warmup=0)
+    result = run(config)
+    assert (result["width"], result["height"]) == (32, 24)
+    text = render(result)
+    assert "| publish" in text and "% of inference" in text

@@ -18,11 +18,11 @@ tensor conversion, which counts as plumbing here. The optional JPEG of
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,6 +34,7 @@ from sensor_msgs.msg import Image
 
 from sapnet_ros import resources
 from sapnet_ros.backends import BackendOptions
+from sapnet_ros.bench import BenchConfig, table
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.images import read_image
@@ -138,5 +139,20 @@ def measure_plumbing(
     )
 
 
-if __name__ == "__main__":
-    print(json.dumps(measure_plumbing().as_dict(), indent=2))
+def run(config: BenchConfig) -> dict[str, Any]:
+    """``sapnet-bench`` section: the plumbing at 640x480 (or the first size asked for), fastest CPU/GPU path."""
+    height, width = (480, 640) if (480, 640) in config.sizes else config.sizes[0]
+    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    repeats = max(config.repeats, 10)
+    return measure_plumbing("auto", options, width, height, repeats, derain_repeats=config.repeats).as_dict()
+
+
+def render(result: dict[str, Any]) -> str:
+    steps = ["take", "decode", "tensor", "fill", "publish", "jpeg", "inference"]
+    rows = [[step, f"{result[f'{step}_ms']:.3f}"] for step in steps]
+    return (
+        f"{result['width']}x{result['height']} bgr8, {result['backend']} on {result['device']}\n\n"
+        + table(["step", "ms/frame"], rows)
+        + f"\n\nplumbing (all but jpeg and inference): {result['plumbing_ms']:.2f} ms = "
+        f"{result['overhead_percent']:.3f}% of inference"
+    )
