@@ -1,4 +1,4 @@
-"""The end of a run: the chosen weights as safetensors and ONNX, ready for ``derain_node``.
+"""The end of a run: the chosen weights as safetensors, ONNX and (with TensorRT) an engine, for ``derain_node``.
 
 Both files are written by the same code as the shipped ones
 (``weights.save_weights`` and ``export.export_onnx``) and carry the training
@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from sapnet_ros.backends import BackendOptions, unavailable_reason
+from sapnet_ros.backends.engine import build_engine
 from sapnet_ros.export import export_onnx
 from sapnet_ros.weights import FORMAT_VERSION, Weights, save_weights
 
@@ -22,6 +24,7 @@ LOG = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "sapnet.safetensors"
 ONNX_NAME = "sapnet.onnx"
+ENGINE_PRECISION = "fp16"  # the production path: TensorRT fp16 on the GPU the run trained on
 
 
 def training_metadata(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
@@ -47,7 +50,8 @@ def export_run(
         config: the resolved training configuration (``config.to_dict``).
         metrics: validation metrics of these weights (empty without validation).
         base: the weights training started from; None for a run from scratch.
-        onnx: also export ONNX (about 35 s on a CPU).
+        onnx: also export ONNX (about 35 s on a CPU), and build an fp16 TensorRT
+            engine from it where TensorRT and a GPU are present.
 
     Returns:
         The files written.
@@ -67,4 +71,10 @@ def export_run(
     if onnx:
         written.append(export_onnx(output_dir / ONNX_NAME, written[0], extra_metadata=record))
         LOG.info("hand-off: wrote %s", written[1])
+        reason = unavailable_reason("tensorrt", BackendOptions(device="cuda"))
+        if reason is None:
+            written.append(build_engine(written[1], output_dir, ENGINE_PRECISION))
+            LOG.info("hand-off: wrote %s", written[2])
+        else:
+            LOG.info("hand-off: no TensorRT engine (%s); build one on the target with sapnet-build-engine", reason)
     return written

@@ -1,22 +1,32 @@
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import pytest
 import torch
 
+from sapnet_ros.backends import BackendOptions, unavailable_reason
 from sapnet_ros.export import read_metadata
 from sapnet_ros.model import SAPNet
 from sapnet_ros.training.handoff import export_run
 from sapnet_ros.weights import read_weights
 
 
-def test_exports_safetensors_and_onnx_with_the_training_record(tmp_path: Path) -> None:
+def test_exports_safetensors_and_onnx_with_the_training_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     torch.manual_seed(0)
     model = SAPNet(stages=1).eval()
     config = {"log": {"run_dir": "runs/x"}, "optim": {"lr": 1e-4}}
     base = read_weights()  # fine-tuned from the shipped weights: their licence travels on
-    weights_file, onnx_file = export_run(tmp_path, model.state_dict(), 1, config, {"psnr_y": 31.5}, base)
+    caplog.set_level(logging.INFO, logger="sapnet_ros.training.handoff")
+    weights_file, onnx_file, *engine = export_run(tmp_path, model.state_dict(), 1, config, {"psnr_y": 31.5}, base)
+    if unavailable_reason("tensorrt", BackendOptions(device="cuda")) is None:
+        assert engine and engine[0].suffix == ".engine"
+    else:
+        assert not engine and "no TensorRT engine" in caplog.text
     weights = read_weights(weights_file)
     assert weights.stages == 1
     assert weights.metadata["base_weights_sha256"] == base.sha256
