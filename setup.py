@@ -57,6 +57,8 @@ setup(
             "types-tqdm",
             "types-PyYAML",
         ],
+        # sapnet-train-rain-estimator and the flicker benchmark: clean sample photos
+        "train": ["scikit-image>=0.22"],
     },
     zip_safe=True,
     maintainer="sapnet_ros developers",
@@ -70,6 +72,7 @@ setup(
             "sapnet-convert-weights = sapnet_ros.weights:main",
             "derain_node = sapnet_ros.node:main",
             "sapnet-replay = sapnet_ros.replay:main",
+            "sapnet-train-rain-estimator = sapnet_ros.rain_training:main",
         ],
     },
 )
