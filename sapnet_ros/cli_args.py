@@ -7,10 +7,12 @@ import logging
 from pathlib import Path
 
 from sapnet_ros.backends import BACKENDS, PRECISIONS, BackendOptions
+from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.rain_gate import RainGate
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--backend --weights --onnx --precision --device --threads --max-side``."""
+    """Add ``--backend --weights --onnx --precision --device --threads --max-side --rain-gate``."""
     group = parser.add_argument_group("inference")
     group.add_argument(
         "--backend",
@@ -36,12 +38,22 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="derain at most at this longer side and resize back; 0 = native (default)",
     )
+    group.add_argument(
+        "--rain-gate",
+        action="store_true",
+        help="derain only frames the rain estimator finds rainy; dry frames pass through untouched",
+    )
 
 
 def backend_options(args: argparse.Namespace) -> BackendOptions:
     return BackendOptions(
         weights=args.weights, onnx=args.onnx, precision=args.precision, device=args.device, threads=args.threads
     )
+
+
+def rain_gate(args: argparse.Namespace) -> RainGate | None:
+    """The rain gate ``--rain-gate`` asks for (shipped estimator, default settings), else None."""
+    return RainGate(RainEstimator()) if args.rain_gate else None
 
 
 def configure_logging(verbose: bool = False) -> None:
