@@ -23,53 +23,68 @@ def _call_name(call: ast.Call) -> str:
     return call.func.id if isinstance(call.func, ast.Name) else ""
 
 
-def _evaluate(expr: ast.expr, arguments: dict[str, Any]) -> Any:
-    """The value of a launch-file expression with every LaunchConfiguration at its default."""
+def _evaluate(expr: ast.expr) -> Any:
+    """The value of a launch-file default: a constant, or the shipped params file's share path."""
     if isinstance(expr, ast.Constant):
         return expr.value
     if isinstance(expr, ast.Tuple | ast.List):
-        return [_evaluate(e, arguments) for e in expr.elts if not isinstance(e, ast.Starred)]
-    if isinstance(expr, ast.Call) and _call_name(expr) == "LaunchConfiguration":
-        return arguments[_evaluate(expr.args[0], arguments)]
+        return [_evaluate(e) for e in expr.elts]
     if isinstance(expr, ast.Call) and _call_name(expr) == "FindPackageShare":
-        return f"<share of {_evaluate(expr.args[0], arguments)}>"
+        return f"<share of {_evaluate(expr.args[0])}>"
     if isinstance(expr, ast.Call) and _call_name(expr) == "PathJoinSubstitution":
-        return "/".join(_evaluate(expr.args[0], arguments))
+        return "/".join(_evaluate(expr.args[0]))
     raise AssertionError(f"launch file expression not understood: {ast.unparse(expr)}")
 
 
-def read_launch_file() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(launch arguments -> defaults, Node keyword -> value) of launch/derain.launch.py."""
-    calls = [n for n in ast.walk(ast.parse(LAUNCH.read_text())) if isinstance(n, ast.Call)]
+def read_launch_file() -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """(launch arguments -> defaults, the ARGUMENTS it reads, Node keyword -> source) of the launch file."""
+    tree = ast.parse(LAUNCH.read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     arguments: dict[str, Any] = {}
     for call in (c for c in calls if _call_name(c) == "DeclareLaunchArgument"):
         default = next(k.value for k in call.keywords if k.arg == "default_value")
-        arguments[_evaluate(call.args[0], arguments)] = _evaluate(default, arguments)
+        arguments[_evaluate(call.args[0])] = _evaluate(default)
+    (read,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "ARGUMENTS"]
     (node,) = [c for c in calls if _call_name(c) == "Node"]
-    return arguments, {k.arg: _evaluate(k.value, arguments) for k in node.keywords}
+    return arguments, _evaluate(read), {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg}
 
 
 def test_launch_file_and_node_command_start_the_same_node() -> None:
-    arguments, node = read_launch_file()
+    arguments, read, node = read_launch_file()
     defaults = LaunchArguments()
-    assert node["package"] == "sapnet_ros" and node["executable"] == EXECUTABLE
-    assert list(arguments) == list(vars(defaults))  # same arguments, same order
+    assert node["package"] == "'sapnet_ros'" and node["executable"] == f"'{EXECUTABLE}'"
+    assert list(arguments) == read == list(vars(defaults))  # same arguments, same order, all passed on
     assert arguments["params_file"] == "<share of sapnet_ros>/config/derain.yaml"
     assert defaults.params_file == resources.config_file() and defaults.params_file.parts[-2:] == (
         "config",
         "derain.yaml",
     )
-    assert node["parameters"] == [arguments["params_file"]]  # + {"backend": ...} only when the argument is set
-    assert [tuple(pair) for pair in node["remappings"]] == defaults.remappings()
     assert {k: v for k, v in arguments.items() if k != "params_file"} == {
         k: v for k, v in vars(defaults).items() if k != "params_file"
     }
+    # the launch file takes overrides and remappings from LaunchArguments, as command() does
+    assert node["parameters"] == "[str(arguments.params_file), arguments.overrides()]"
+    assert node["remappings"] == "arguments.remappings()" and node["namespace"] == "arguments.namespace"
+    assert defaults.overrides() == {}
     assert defaults.command() == [
         EXECUTABLE, "--ros-args", "-r", "__ns:=/camera", "--params-file", str(defaults.params_file),
         "-r", "image:=image_raw", "-r", "camera_info:=camera_info", "-r", "image_derained:=image_derained",
     ]  # fmt: skip
-    assert '{"backend": backend}' in LAUNCH.read_text()
     assert LaunchArguments(backend="torch").command()[5:8] == [str(defaults.params_file), "-p", "backend:=torch"]
+
+
+def test_a_camera_list_gives_one_node_per_camera_topics() -> None:
+    arguments = LaunchArguments(namespace="/", cameras="[front, rear]", image="image_rect")
+    assert arguments.camera_names() == LaunchArguments(cameras="front,rear").camera_names() == ["front", "rear"]
+    assert arguments.overrides() == {"cameras": ["front", "rear"]}
+    assert arguments.remappings()[:3] == [
+        ("front/image", "front/image_rect"),
+        ("front/camera_info", "front/camera_info"),
+        ("front/image_derained", "front/image_derained"),
+    ]
+    assert arguments.remappings()[3] == ("rear/image", "rear/image_rect")
+    command = arguments.command()
+    assert "__ns:=/" not in " ".join(command) and command[4:6] == ["-p", "cameras:=[front,rear]"]
 
 
 def test_bad_parameter_stops_the_node_with_the_reason() -> None:
