@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sapnet_ros import __version__, resources
-from sapnet_ros.export import OPSET
+from sapnet_ros.export import save_onnx, to_onnx
 from sapnet_ros.images import read_image
 from sapnet_ros.photos import load_photo, still_scene
 from sapnet_ros.rain_estimator import (
@@ -264,37 +263,11 @@ def evaluate(estimator: RainEstimator, threshold: float = 0.5) -> dict[str, obje
 
 def export(model: RainNet) -> onnx.ModelProto:
     """``model`` as ONNX: input (batch, tiles, 1, height, width) float32, output (batch,) logits."""
-    example = torch.zeros(1, 4, 1, TILE, TILE)
     dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("tiles"), 3: torch.export.Dim("height"),
             4: torch.export.Dim("width")}  # fmt: skip
-    with tempfile.TemporaryDirectory() as scratch:
-        program = torch.onnx.export(
-            model,
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            dynamic_shapes={INPUT_NAME: dims},
-            artifacts_dir=scratch,
-            verbose=False,
-        )
-    assert program is not None
-    proto = program.model_proto
+    proto = to_onnx(model, torch.zeros(1, 4, 1, TILE, TILE), INPUT_NAME, OUTPUT_NAME, dims)
     proto.doc_string = "sapnet_ros rain estimator: logit that a frame is rainy, from contrast-normalized grey tiles"
     return proto
-
-
-def save(proto: onnx.ModelProto, output: Path, metadata: dict[str, str]) -> None:
-    """Write ``proto`` with ``metadata`` (replacing any it had) to ``output``, atomically."""
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        proto.metadata_props.add(key=key, value=value)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".tmp")
-    onnx.save(proto, str(temporary))
-    temporary.replace(output)
 
 
 def metadata_for(config: TrainConfig, seconds: float) -> dict[str, str]:
@@ -317,9 +290,9 @@ def train_and_export(config: TrainConfig, output: Path) -> dict[str, object]:
     started = time.monotonic()
     proto = export(train(config))
     metadata = metadata_for(config, time.monotonic() - started)
-    save(proto, output, metadata)
+    save_onnx(proto, output, metadata)
     report = evaluate(RainEstimator(output))
-    save(proto, output, metadata | {"held_out": json.dumps(report)})
+    save_onnx(proto, output, metadata | {"held_out": json.dumps(report)})
     return report
 
 

@@ -7,6 +7,8 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.cli import main
+from sapnet_ros.photos import still_scene
+from sapnet_ros.synth import LIGHT, RainSynthesizer
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -74,3 +76,16 @@ def test_sample_matches_official_output_within_one_level(
     assert "backend onnxruntime" in capsys.readouterr().out
     derained = cv2.imread(str(tmp_path / "out" / f"{sample_path.stem}.png"))[:, :, ::-1]
     assert np.abs(derained.astype(np.float32) - reference * 255).max() <= 1.0
+
+
+def test_rain_gate_copies_dry_photos_and_derains_rainy_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clean = still_scene("coffee", 320, 240)[:, :, ::-1]  # BGR, as OpenCV writes it
+    _write(folder / "dry.png", clean)
+    _write(folder / "wet.png", RainSynthesizer(LIGHT, seed=2).apply(clean))
+    out = tmp_path / "out"
+    code, stdout, _ = _run([str(folder), "--output", str(out), "--rain-gate", "--max-side", "64"], capsys)
+    assert code == 0 and "2 frames" in stdout and "1 passed through dry by the rain gate" in stdout
+    np.testing.assert_array_equal(cv2.imread(str(out / "dry.png")), clean)
+    assert not np.array_equal(cv2.imread(str(out / "wet.png")), cv2.imread(str(folder / "wet.png")))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from conftest import CountingBackend
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from ros_graph import Graph, Inbox, image_msg, wait_for
@@ -22,19 +23,6 @@ from sapnet_ros.photos import load_photo
 from sapnet_ros.synth import LIGHT, RainSynthesizer
 
 CAMERAS = ["cam0", "cam1", "cam2", "car/cam3"]
-
-
-class CountingBackend:
-    """The node's real backend, recording the batch size of every inference call."""
-
-    def __init__(self, backend: BackendBase) -> None:
-        self.backend = backend
-        self.info = backend.info
-        self.batches: list[int] = []
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        self.batches.append(len(batch))
-        return self.backend.infer(batch)
 
 
 class Rig:

@@ -72,3 +72,29 @@ def test_descriptors_carry_ranges_choices_and_when_a_change_applies() -> None:
         and "read at configure" in backend.additional_constraints
     )
     assert describe("managed", SPECS["managed"]).read_only
+
+
+def test_av_profile_turns_the_rain_gate_on_and_sets_only_known_parameters() -> None:
+    profile = yaml.safe_load((CONFIG.parent / "derain_av.yaml").read_text())["/**"]["ros__parameters"]
+    assert profile["rain_gate.enabled"] is True
+    assert all(check(name, value) is None for name, value in profile.items())
+
+
+def test_grouped_parameters_are_declared_with_dots_and_build_the_gate_settings() -> None:
+    assert "rain_gate.enabled" in SPECS and DEFAULTS["rain_gate.enabled"] is False
+    assert NodeConfig().gate_settings() is None
+    config = NodeConfig.from_values({"rain_gate.enabled": True, "rain_gate.fade_frames": 3})
+    settings = config.gate_settings()
+    assert settings is not None and (settings.fade_frames, settings.open_level) == (3, 0.6)
+    contradicting = config.updated({"rain_gate.open_level": 0.2})
+    with pytest.raises(ValueError, match="close_level < open_level"):
+        contradicting.gate_settings()
+
+
+def test_cameras_are_relative_namespaces_listed_once() -> None:
+    config = NodeConfig.from_values({"cameras": ["front", "car/rear"]})
+    assert config.cameras == ("front", "car/rear") and config.camera_names() == ["front", "car/rear"]
+    assert NodeConfig().camera_names() == [""]
+    assert check("cameras", ["/front"]) == "cameras: '/front' is not a relative namespace like 'front' or 'car/front'"
+    assert check("cameras", ["front", "front"]) == "cameras: 'front' is listed twice"
+    assert check("cameras", "front") == "cameras must be a list, got 'front'"

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from ros_graph import Graph, camera_info_msg, image_msg, wait_for
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32
 
 from sapnet_ros import resources
 from sapnet_ros.conversions import image_to_array
@@ -117,4 +118,34 @@ def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
     assert image_to_array(out).array.shape == (24, 32, 3)
     text = (tmp_path / "node.log").read_text()
     assert f"/{namespace}/image_raw [best_effort, depth 1] -> /{namespace}/image_derained" in text, text
+    assert "Traceback" not in text
+
+
+def test_launched_av_profile_serves_a_camera_list_with_the_rain_gate(tmp_path: Path) -> None:
+    namespace = f"cars{os.getpid()}"
+    cameras = ["front", "rear"]
+    arguments = LaunchArguments(
+        namespace=namespace, params_file=resources.config_file("derain_av.yaml"), cameras="[front, rear]"
+    )
+    log = (tmp_path / "node.log").open("w")
+    graph = Graph()
+    try:
+        images = {c: graph.publisher(Image, f"/{namespace}/{c}/image_raw") for c in cameras}
+        derained = {c: graph.inbox(Image, f"/{namespace}/{c}/image_derained") for c in cameras}
+        levels = {c: graph.inbox(Float32, f"/{namespace}/{c}/rain_level") for c in cameras}
+        with NodeProcess(arguments, log=log) as node:
+            assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in images.values()))
+            for index, camera in enumerate(cameras):
+                rgb = np.random.default_rng(index).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+                images[camera].publish(image_msg(rgb, "rgb8", 9, frame_id=camera))
+            for camera in cameras:
+                assert derained[camera].with_stamp(9).header.frame_id == camera
+                assert wait_for(lambda camera=camera: len(levels[camera].snapshot()) == 1)
+            assert node.stop() == 0
+    finally:
+        graph.close()
+        log.close()
+    text = (tmp_path / "node.log").read_text()
+    assert "rain gate on (open 0.6, close 0.3), batches of up to 4" in text, text
+    assert f"/{namespace}/rear/image_raw [best_effort, depth 1] -> /{namespace}/rear/image_derained" in text
     assert "Traceback" not in text

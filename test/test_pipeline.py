@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from conftest import tiny_rgb
+from conftest import CountingBackend, tiny_rgb
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
 
@@ -79,19 +79,6 @@ def test_stamp_cache_pairs_by_stamp_and_forgets_the_oldest() -> None:
     assert stamp_of(header(5_000_000_007, "cam")) == (5, 7)
     cache.clear()
     assert cache.latest() is None
-
-
-class CountingBackend:
-    """The real ONNX Runtime backend, recording the batch size of every inference call."""
-
-    def __init__(self, backend: BackendBase) -> None:
-        self.backend = backend
-        self.info = backend.info
-        self.batches: list[int] = []
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        self.batches.append(len(batch))
-        return self.backend.infer(batch)
 
 
 def test_frames_of_several_cameras_share_one_call_per_size_and_order(ort_backend: BackendBase) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sapnet_ros.export import save_onnx
 from sapnet_ros.photos import load_photo
 from sapnet_ros.rain_estimator import RainEstimator, grey_tiles
 from sapnet_ros.rain_training import (
@@ -20,7 +21,6 @@ from sapnet_ros.rain_training import (
     metadata_for,
     pyramid,
     rain_layers,
-    save,
     train,
 )
 
@@ -44,7 +44,7 @@ def test_a_seeded_run_is_reproducible_and_its_export_computes_what_torch_does(tm
     again = train(config, log=False)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
     path = tmp_path / "estimator.onnx"
-    save(export(model), path, metadata_for(config, 1.0))
+    save_onnx(export(model), path, metadata_for(config, 1.0))
     estimator = RainEstimator(path)
     assert json.loads(estimator.metadata["config"])["examples"] == 32
     assert estimator.metadata["train_photos"].split(",") == list(TRAIN_PHOTOS)
