@@ -20,7 +20,7 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_TORCH_FLAGS) '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[ros,test]'
+	$(BIN)/python -m pip install --quiet -e '.[ros,test,fleet]'
 	touch $@
 
 setup: $(STAMP)  ## create .venv and install everything

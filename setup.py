@@ -33,6 +33,9 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "pyyaml>=6",
         "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "scikit-image>=0.22",
+        "brisque>=0.2",
     ],
     extras_require={
         # ROS 2 Kilted from PyPI wheels, for virtualenvs; a ROS install provides these itself.
@@ -45,6 +48,8 @@ setup(
             "ros-rmw-fastrtps-cpp",
             "rosbags>=0.10",
         ],
+        # Ray, to spread sapnet-eval-bag over a cluster (--ray ADDRESS).
+        "fleet": ["ray>=2.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
@@ -56,9 +61,11 @@ setup(
             "colcon-python-setup-py",
             "types-tqdm",
             "types-PyYAML",
+            "tensorboard>=2.14",
         ],
-        # sapnet-train-rain-estimator and the flicker benchmark: clean sample photos
-        "train": ["scikit-image>=0.22"],
+        # TensorBoard logging for sapnet-train (CSV logs are always written); scikit-image's sample
+        # photos for sapnet-train-rain-estimator and the flicker benchmark.
+        "train": ["tensorboard>=2.14", "scikit-image>=0.22"],
     },
     zip_safe=True,
     maintainer="sapnet_ros developers",
@@ -72,6 +79,10 @@ setup(
             "sapnet-convert-weights = sapnet_ros.weights:main",
             "derain_node = sapnet_ros.node:main",
             "sapnet-replay = sapnet_ros.replay:main",
+            "sapnet-eval-bag = sapnet_ros.evaluation.cli:main",
+            "sapnet-train = sapnet_ros.training.train:main",
+            "sapnet-evaluate = sapnet_ros.training.evaluate:main",
+            "sapnet-make-pairs = sapnet_ros.training.pairs:main",
             "sapnet-train-rain-estimator = sapnet_ros.rain_training:main",
         ],
     },

@@ -58,3 +58,4 @@ def rain_gate(args: argparse.Namespace) -> RainGate | None:
 
 def configure_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("onnx_ir").setLevel(logging.WARNING)  # one INFO line per folded initializer when exporting

@@ -28,3 +28,19 @@ class BagError(SapnetError):
 
 class OutputExistsError(SapnetError):
     """A tool was asked to write over one of its own inputs."""
+
+
+class DetectorError(SapnetError):
+    """A detector is unknown, or its model cannot be loaded or read."""
+
+
+class ConfigError(SapnetError):
+    """A training configuration has an unknown key or a value of the wrong type or range."""
+
+
+class DataError(SapnetError):
+    """A paired data folder is missing, unpaired, or holds unreadable or mismatched images."""
+
+
+class TrainingError(SapnetError):
+    """Training cannot go on (a non-finite loss, a checkpoint that does not fit)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sapnet_ros.derainer import ColorOrder
 from sapnet_ros.errors import ImageFormatError, OutputExistsError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -35,9 +36,31 @@ def write_png(path: Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise ImageFormatError(f"{path}: OpenCV could not encode {image.dtype} {image.shape} as PNG")
+    write_atomic(path, encoded.tobytes())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file under a temporary name, then rename it, so readers never see half of it."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    encoded.tofile(temporary)
+    temporary.write_bytes(data)
     temporary.replace(path)
+
+
+def colour_view(image: np.ndarray, order: ColorOrder, target: ColorOrder) -> np.ndarray:
+    """(H, W) grey or (H, W, 3) colour in ``target`` order of (H, W[, C]) in ``order``; alpha dropped, dtype kept."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3:
+        return image[:, :, 2::-1] if order != target else image[:, :, :3]
+    return image
+
+
+def to_bgr8(image: np.ndarray, order: ColorOrder) -> np.ndarray:
+    """Contiguous (H, W) grey or (H, W, 3) BGR uint8 for OpenCV (16-bit keeps its high byte)."""
+    bgr = colour_view(image, order, "bgr")
+    if bgr.dtype == np.uint16:
+        bgr = bgr >> 8
+    return np.ascontiguousarray(bgr, dtype=np.uint8)
 
 
 def collect_images(inputs: Iterable[Path]) -> list[Path]:

@@ -76,8 +76,10 @@ def _listed(keys: list[str], shown: int = 3) -> str:
     return f"{len(keys)} keys ({', '.join(keys[:shown])}{more})"
 
 
-def check_state_dict(path: Path, state_dict: dict[str, torch.Tensor], model: nn.Module) -> None:
-    """Raise WeightsError unless ``state_dict`` fits ``model`` key for key and shape for shape."""
+def check_state_dict(
+    path: Path, state_dict: dict[str, torch.Tensor], model: nn.Module, network: str = "SAPNet"
+) -> None:
+    """Raise WeightsError unless ``state_dict`` fits ``model`` (named ``network``) key for key and shape for shape."""
     expected = model.state_dict()
     missing = sorted(expected.keys() - state_dict.keys())
     unexpected = sorted(state_dict.keys() - expected.keys())
@@ -94,7 +96,29 @@ def check_state_dict(path: Path, state_dict: dict[str, torch.Tensor], model: nn.
     if mismatched:
         problems.append(f"shape mismatch {'; '.join(mismatched[:3])}")
     if problems:
-        raise WeightsError(f"{path}: does not fit SAPNet: {'; '.join(problems)}")
+        raise WeightsError(f"{path}: does not fit {network}: {'; '.join(problems)}")
+
+
+def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a ``.safetensors`` file, or of a ``.pth`` state dict (no metadata).
+
+    Raises:
+        WeightsError: missing or unreadable file.
+    """
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _read_pth(path), {}
+
+
+def save_weights(state_dict: dict[str, torch.Tensor], output: Path, metadata: dict[str, str]) -> Path:
+    """Write ``state_dict`` as safetensors with ``metadata``, atomically (temporary name, then rename)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_suffix(output.suffix + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary), metadata=metadata)
+    temporary.replace(output)
+    return output
 
 
 def read_weights(path: Path | str | None = None) -> Weights:
@@ -107,12 +131,7 @@ def read_weights(path: Path | str | None = None) -> Weights:
         WeightsError: missing, unreadable, or not SAPNet's weights.
     """
     path = Path(path) if path is not None else resources.default_weights()
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    if path.suffix == ".safetensors":
-        state_dict, metadata = _read_safetensors(path)
-    else:
-        state_dict, metadata = _read_pth(path), {}
+    state_dict, metadata = read_state_dict(path)
     weights = Weights(path=path, sha256=file_sha256(path), state_dict=state_dict, metadata=metadata)
     check_state_dict(path, state_dict, SAPNet(stages=weights.stages))
     return weights
@@ -138,11 +157,7 @@ def convert(source: Path, output: Path, origin: str, licence: str) -> Path:
         "source_sha256": weights.sha256,
         "licence": licence,
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(output.suffix + ".tmp")
-    save_file({k: v.contiguous() for k, v in weights.state_dict.items()}, str(temporary), metadata=metadata)
-    temporary.replace(output)
-    return output
+    return save_weights(weights.state_dict, output, metadata)
 
 
 def main(argv: list[str] | None = None) -> int:

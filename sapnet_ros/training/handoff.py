@@ -1,0 +1,70 @@
+"""The end of a run: the chosen weights as safetensors and ONNX, ready for ``derain_node``.
+
+Both files are written by the same code as the shipped ones
+(``weights.save_weights`` and ``export.export_onnx``) and carry the training
+configuration and validation metrics in their metadata, next to the
+provenance and licence of the weights the run started from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sapnet_ros.export import export_onnx
+from sapnet_ros.weights import FORMAT_VERSION, Weights, save_weights
+
+LOG = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "sapnet.safetensors"
+ONNX_NAME = "sapnet.onnx"
+
+
+def training_metadata(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
+    """The training record shared by the weights file and the ONNX model (JSON strings)."""
+    return {"training_config": json.dumps(config, sort_keys=True), "training_metrics": json.dumps(metrics)}
+
+
+def export_run(
+    output_dir: Path,
+    state_dict: dict[str, torch.Tensor],
+    stages: int,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    base: Weights | None,
+    onnx: bool = True,
+) -> list[Path]:
+    """Write ``sapnet.safetensors`` (and ``sapnet.onnx``) into ``output_dir``.
+
+    Args:
+        output_dir: where the files go (created if needed).
+        state_dict: the SAPNet weights to hand off.
+        stages: recurrent stages they were trained with.
+        config: the resolved training configuration (``config.to_dict``).
+        metrics: validation metrics of these weights (empty without validation).
+        base: the weights training started from; None for a run from scratch.
+        onnx: also export ONNX (about 35 s on a CPU).
+
+    Returns:
+        The files written.
+    """
+    record = training_metadata(config, metrics)
+    metadata = {
+        "format": "sapnet_ros-weights",
+        "format_version": FORMAT_VERSION,
+        "stages": str(stages),
+        "source": f"sapnet-train run {config['log']['run_dir']}",
+        "base_weights_sha256": base.sha256 if base else "none (trained from scratch)",
+        "licence": base.metadata.get("licence", "unknown") if base else "set by whoever trained it",
+        **record,
+    }
+    written = [save_weights(state_dict, output_dir / WEIGHTS_NAME, metadata)]
+    LOG.info("hand-off: wrote %s", written[0])
+    if onnx:
+        written.append(export_onnx(output_dir / ONNX_NAME, written[0], extra_metadata=record))
+        LOG.info("hand-off: wrote %s", written[1])
+    return written

@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+
+from sapnet_ros.export import read_metadata
+from sapnet_ros.model import SAPNet
+from sapnet_ros.training.handoff import export_run
+from sapnet_ros.weights import read_weights
+
+
+def test_exports_safetensors_and_onnx_with_the_training_record(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = SAPNet(stages=1).eval()
+    config = {"log": {"run_dir": "runs/x"}, "optim": {"lr": 1e-4}}
+    base = read_weights()  # fine-tuned from the shipped weights: their licence travels on
+    weights_file, onnx_file = export_run(tmp_path, model.state_dict(), 1, config, {"psnr_y": 31.5}, base)
+    weights = read_weights(weights_file)
+    assert weights.stages == 1
+    assert weights.metadata["base_weights_sha256"] == base.sha256
+    assert "MIT" in weights.metadata["licence"]
+    onnx_metadata = read_metadata(onnx_file)
+    assert onnx_metadata["weights_sha256"] == weights.sha256
+    assert json.loads(onnx_metadata["training_config"]) == config
+    assert json.loads(onnx_metadata["training_metrics"]) == {"psnr_y": 31.5}
+    batch = np.random.default_rng(0).random((1, 3, 20, 27), dtype=np.float32)
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: batch})
+    with torch.no_grad():
+        expected = model(torch.from_numpy(batch)).numpy()
+    np.testing.assert_allclose(output, expected, atol=1e-5)
+
+
+def test_without_onnx_only_the_weights_are_written(tmp_path: Path) -> None:
+    written = export_run(tmp_path, SAPNet(stages=2).state_dict(), 2, {"log": {"run_dir": "r"}}, {}, None, onnx=False)
+    assert written == [tmp_path / "sapnet.safetensors"]
+    assert read_weights(written[0]).metadata["licence"] == "set by whoever trained it"
