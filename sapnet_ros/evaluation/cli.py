@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         backend=args.backend,
         backend_options=backend_options(args),
         max_side=args.max_side,
+        rain_gate=args.rain_gate,
         batch=args.batch,
         detector=args.detector,
         gt_tolerance_ns=round(args.gt_tolerance * 1e6),

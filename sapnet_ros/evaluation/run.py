@@ -51,6 +51,8 @@ from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
 from sapnet_ros.metrics import image_quality
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload
+from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.rain_gate import RainGate
 
 LOG = logging.getLogger(__name__)
 PAIRING_HORIZON_NS = 5_000_000_000  # give up on a frame's ground truth 5 s of stamps later
@@ -65,6 +67,8 @@ class EvalOptions:
         gt_topic: clean twins of those frames, paired by header stamp; None without.
         derained_topic: where derained frames go; None = ``derained_topic_for(image_topic)``.
         backend, backend_options, max_side: as for ``open_derainer``.
+        rain_gate: derain only while the rain gate finds the topic rainy (one
+            gate for the image topic, advanced frame by frame in bag order).
         batch: frames of one size per backend call (latency is then the per-frame share).
         detector: ``hog``, ``none`` or ``onnx:PATH``.
         gt_tolerance_ns: largest stamp difference of a frame and its ground truth.
@@ -78,6 +82,7 @@ class EvalOptions:
     backend: str = "auto"
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     max_side: int = 0
+    rain_gate: bool = False
     batch: int = 1
     detector: str = "hog"
     gt_tolerance_ns: int = 1_000_000
@@ -193,7 +198,7 @@ class _BagEvaluator:
         batch, self._pending = self._pending, []
         images = [item.decoded.array for item in batch]
         try:
-            outputs = self.derainer.run_batch(images, batch[0].decoded.order)
+            outputs = self.derainer.run_batch(images, batch[0].decoded.order, [self.options.image_topic] * len(images))
         except ImageFormatError as err:
             self.skip(f"frames the Derainer refused: {err}", len(batch))
             self.progress(len(batch))
@@ -330,6 +335,7 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
     started = time.perf_counter()
     detector = create_detector(options.detector, options.backend_options.threads)
     brisque = None if options.gt_topic else Brisque()
+    gate = RainGate(RainEstimator()) if options.rain_gate else None
     with open_bag(job.source) as reader:
         image_connections = connections_for(reader, options.image_topic)
         gt_connections = connections_for(reader, options.gt_topic) if options.gt_topic else []
@@ -338,7 +344,7 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
                 f"{job.source}: already has a topic {options.output_topic!r}; choose another --derained-topic"
             )
         with (
-            open_derainer(options.backend, options.backend_options, options.max_side) as derainer,
+            open_derainer(options.backend, options.backend_options, options.max_side, gate) as derainer,
             BagWriter(job.output_bag) as writer,
         ):
             evaluator = _BagEvaluator(options, (derainer, detector, brisque), writer, progress, reader.start_time)
