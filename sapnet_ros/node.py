@@ -42,7 +42,7 @@ from rclpy.timer import Timer
 from std_msgs.msg import Header
 
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import ImageFormatError
+from sapnet_ros.errors import ImageFormatError, SapnetError
 from sapnet_ros.node_camera import Camera
 from sapnet_ros.node_config import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check
 from sapnet_ros.pipeline import decode, derain_decoded
@@ -140,6 +140,10 @@ class DerainNode(LifecycleNode):
         config = self.config
         try:
             gate = self._rain_gate(config)
+        except (ValueError, SapnetError) as err:  # contradicting thresholds, an unreadable estimator model
+            self.get_logger().error(f"configure failed: rain gate: {err}")
+            return FAILURE
+        try:
             self.derainer = self._resources.enter_context(
                 open_derainer(config.backend, config.backend_options(), config.max_side, gate)
             )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import CountingBackend
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
 from ros_graph import Graph, Inbox, image_msg, wait_for
 from sensor_msgs.msg import Image
@@ -128,3 +129,18 @@ def test_the_gate_passes_dry_cameras_through_and_derains_rainy_ones(gated: Rig, 
     assert wait_for(lambda: gated.camera_status("wet").get("rain gate") == "open")
     dry = gated.camera_status("dry")
     assert dry["rain gate"] == "closed" and dry["derained share"] == "0.00" and dry["rain gate switches"] == "0"
+
+
+def test_contradicting_gate_thresholds_fail_configure_with_the_reason() -> None:
+    graph = Graph()
+    try:
+        rosout = graph.inbox(Log, "/rosout", depth=100)
+        overrides = [Parameter("rain_gate.enabled", value=True), Parameter("rain_gate.open_level", value=0.2)]
+        node = DerainNode(context=graph.context, namespace="/bad_gate", parameter_overrides=overrides)
+        graph.add(node)
+        assert not node.start()
+        assert wait_for(lambda: any("configure failed: rain gate:" in m.msg for m in rosout.snapshot()))
+        (message,) = [m.msg for m in rosout.snapshot() if "configure failed" in m.msg]
+        assert "close_level < open_level" in message
+    finally:
+        graph.close()
