@@ -63,9 +63,8 @@ setup(
             "types-PyYAML",
             "tensorboard>=2.14",
         ],
-        # TensorBoard logging for sapnet-train (CSV logs are always written); scikit-image's sample
-        # photos for sapnet-train-rain-estimator and the flicker benchmark.
-        "train": ["tensorboard>=2.14", "scikit-image>=0.22"],
+        # TensorBoard logging for sapnet-train (CSV logs are always written).
+        "train": ["tensorboard>=2.14"],
     },
     zip_safe=True,
     maintainer="sapnet_ros developers",

@@ -1,14 +1,14 @@
 """Clean photos to lay synthesized rain on: scikit-image's bundled samples (no download).
 
 The rain estimator's training and evaluation, the flicker benchmark and the
-tests draw their clean scenes from here. scikit-image comes with the ``train``
-and ``test`` extras; without it these tools say how to install it.
+tests draw their clean scenes from here.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from skimage import data
 
 from sapnet_ros.errors import SapnetError
 
@@ -17,12 +17,8 @@ def load_photo(name: str) -> np.ndarray:
     """A scikit-image sample photo as uint8 (H, W, 3) RGB (grey ones repeated, binary ones at 0/255).
 
     Raises:
-        SapnetError: scikit-image is missing, or has no sample ``name``.
+        SapnetError: scikit-image has no sample ``name``.
     """
-    try:
-        from skimage import data
-    except ImportError as err:
-        raise SapnetError("clean sample photos need scikit-image: pip install 'sapnet_ros[train]'") from err
     if not callable(getattr(data, name, None)):
         raise SapnetError(f"scikit-image has no sample photo {name!r}")
     image = getattr(data, name)()
