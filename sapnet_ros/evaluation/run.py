@@ -49,7 +49,7 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
-from sapnet_ros.metrics import image_quality
+from sapnet_ros.metrics import flicker, image_quality
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload
 from sapnet_ros.rain_estimator import RainEstimator
 from sapnet_ros.rain_gate import RainGate
@@ -131,6 +131,7 @@ class _Frame:
     inference_ms: float = 0.0
     found: dict[str, list[Detection]] = field(default_factory=dict)
     no_reference: dict[str, float] = field(default_factory=dict)
+    change: dict[str, float] = field(default_factory=dict)
 
 
 class _BagEvaluator:
@@ -157,6 +158,7 @@ class _BagEvaluator:
         self.skipped: dict[str, int] = {}
         self.frames_seen = 0
         self._pending: list[_Frame] = []
+        self._previous: dict[str, np.ndarray] = {}  # variant -> the topic's last frame, for flicker
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count frames skipped for ``reason``; the first of each reason is logged as a warning."""
@@ -252,11 +254,15 @@ class _BagEvaluator:
         self.writer.write(self.options.output_topic, msg, item.timestamp)
 
     def _measure(self, item: _Frame) -> None:
-        """Reference-free figures: BRISQUE (without ground truth) and detections."""
+        """Reference-free figures: BRISQUE (without ground truth), detections, change from the previous frame."""
         assert item.derained is not None
         order = item.decoded.order
         variants = {RAINY: item.decoded.array, DERAINED: item.derained}
         for variant, image in variants.items():
+            previous = self._previous.get(variant)
+            if previous is not None and previous.shape == image.shape and previous.dtype == image.dtype:
+                item.change[variant] = flicker([previous, image], order)
+            self._previous[variant] = image
             if self.brisque:
                 item.no_reference[variant] = self.brisque.score(image, order)
             if self.detector:
@@ -272,6 +278,7 @@ class _BagEvaluator:
             item.latency_ms,
             item.inference_ms,
             no_reference=dict(item.no_reference),
+            change=dict(item.change),
         )
         panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained, item.decoded.order)]
         if clean is not None and self._comparable(item, clean):
