@@ -70,7 +70,16 @@ class Camera:
         return f"{self.name}/{name}" if self.name else name
 
     def subscribe(self, config: NodeConfig, receive: Receive) -> None:
-        """Subscribe to the camera's image (raw or compressed) and, if used, its camera_info."""
+        """Subscribe to the camera's camera_info (if used), then to its image (raw or compressed).
+
+        camera_info comes first, so that whoever sees the image subscription
+        finds the camera_info one ready too.
+        """
+        self._inputs = []
+        if config.use_camera_info:
+            info_qos = qos(config.input_reliability, max(config.input_depth, 10))
+            info = self.node.create_subscription(CameraInfo, self.topic("camera_info"), self._on_info, info_qos)
+            self._inputs.append(info)
         input_qos = qos(config.input_reliability, config.input_depth)
         if config.input_transport == "raw":
             on_image = lambda msg: receive(self, msg, False)  # noqa: E731
@@ -79,12 +88,8 @@ class Camera:
             topic = f"{self.node.resolve_topic_name(self.topic('image'))}/compressed"
             on_compressed = lambda msg: receive(self, msg, True)  # noqa: E731
             source = self.node.create_subscription(CompressedImage, topic, on_compressed, input_qos)
-        self._inputs = [source]
+        self._inputs.append(source)
         self.source = source.topic_name
-        if config.use_camera_info:
-            info_qos = qos(config.input_reliability, max(config.input_depth, 10))
-            info = self.node.create_subscription(CameraInfo, self.topic("camera_info"), self._on_info, info_qos)
-            self._inputs.append(info)
 
     def unsubscribe(self) -> None:
         for subscription in self._inputs:

@@ -105,7 +105,8 @@ def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
         derained = graph.inbox(Image, f"/{namespace}/image_derained")
         derained_infos = graph.inbox(CameraInfo, f"/{namespace}/image_derained/camera_info")
         with NodeProcess(LaunchArguments(namespace=namespace), log=log) as node:
-            assert wait_for(lambda: images.get_subscription_count() > 0 or node.returncode is not None)
+            subscribed = (images.get_subscription_count, infos.get_subscription_count)
+            assert wait_for(lambda: all(count() > 0 for count in subscribed) or node.returncode is not None)
             rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
             infos.publish(camera_info_msg(7, 32, 24))
             images.publish(image_msg(rgb, "rgb8", 7))
