@@ -85,6 +85,7 @@ setup(
             "sapnet-quantize = sapnet_ros.quantize:main",
             "sapnet-build-engine = sapnet_ros.backends.engine:main",
             "sapnet-bench = sapnet_ros.bench.cli:main",
+            "sapnet-train-rain-estimator = sapnet_ros.rain_training:main",
         ],
     },
 )

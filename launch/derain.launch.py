@@ -1,14 +1,19 @@
-"""Start derain_node for one camera.
+"""Start derain_node for one camera, or for several cameras through one backend.
 
     ros2 launch sapnet_ros derain.launch.py
     ros2 launch sapnet_ros derain.launch.py namespace:=front image:=image_rect_color backend:=tensorrt
+    ros2 launch sapnet_ros derain.launch.py namespace:=/ cameras:=[front,rear,left,right]
 
 The node lives in the camera's namespace: with the defaults it derains
-/camera/image_raw (+ /camera/camera_info) into /camera/image_derained.
-Without ``ros2 launch`` the same node starts with
-``sapnet_ros.node_process.LaunchArguments().command()``, which a test keeps
-equal to this file.
+/camera/image_raw (+ /camera/camera_info) into /camera/image_derained. With
+``cameras`` one node serves each camera under the namespace: /front/image_raw
+-> /front/image_derained, /rear/image_raw -> ..., batching their frames.
+Overrides and remappings come from ``sapnet_ros.node_process.LaunchArguments``,
+which also starts the same node without ``ros2 launch`` (a test keeps this
+file's arguments equal to it).
 """
+
+from pathlib import Path
 
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -16,22 +21,22 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from sapnet_ros.node_process import LaunchArguments
+
+ARGUMENTS = ("namespace", "params_file", "backend", "image", "camera_info", "image_derained", "cameras")
+
 
 def derain_node(context: LaunchContext) -> list[Node]:
-    """The node; ``backend`` overrides the params file only when given (hence evaluated at launch time)."""
-    backend = LaunchConfiguration("backend").perform(context)
-    overrides = [{"backend": backend}] if backend else []
+    """The node; ``backend`` and ``cameras`` override the params file only when given (hence launch time)."""
+    values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    arguments = LaunchArguments(**(values | {"params_file": Path(values["params_file"])}))
     return [
         Node(
             package="sapnet_ros",
             executable="derain_node",
-            namespace=LaunchConfiguration("namespace"),
-            parameters=[LaunchConfiguration("params_file"), *overrides],
-            remappings=[
-                ("image", LaunchConfiguration("image")),
-                ("camera_info", LaunchConfiguration("camera_info")),
-                ("image_derained", LaunchConfiguration("image_derained")),
-            ],
+            namespace=arguments.namespace,
+            parameters=[str(arguments.params_file), arguments.overrides()],
+            remappings=arguments.remappings(),
             output="screen",
             emulate_tty=True,
         )
@@ -45,7 +50,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "params_file",
                 default_value=PathJoinSubstitution([FindPackageShare("sapnet_ros"), "config", "derain.yaml"]),
-                description="derain_node parameters (see the shipped config/derain.yaml)",
+                description="derain_node parameters (see the shipped config/derain.yaml and derain_av.yaml)",
             ),
             DeclareLaunchArgument(
                 "backend", default_value="", description="auto, onnxruntime, torch, tensorrt; empty: the params file's"
@@ -53,6 +58,11 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument("image", default_value="image_raw", description="input image topic"),
             DeclareLaunchArgument("camera_info", default_value="camera_info", description="input camera_info topic"),
             DeclareLaunchArgument("image_derained", default_value="image_derained", description="output image topic"),
+            DeclareLaunchArgument(
+                "cameras",
+                default_value="",
+                description="camera namespaces under `namespace`, e.g. [front,rear]; empty: one camera",
+            ),
             OpaqueFunction(function=derain_node),
         ]
     )

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 
 from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
+from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.rain_gate import RainGate
 
 
 def fraction(text: str) -> float:
@@ -18,7 +20,7 @@ def fraction(text: str) -> float:
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--backend --weights --onnx --engine --precision --device --threads --max-side --fast-scale``."""
+    """Add the inference options: backend, model files, precision, device, sizes, TensorRT and rain gate."""
     group = parser.add_argument_group("inference")
     group.add_argument(
         "--backend",
@@ -71,6 +73,11 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         choices=OUTSIDE_PROFILE,
         help="TensorRT, frames outside the engine's size range: error or resize (default: %(default)s)",
     )
+    group.add_argument(
+        "--rain-gate",
+        action="store_true",
+        help="derain only frames the rain estimator finds rainy; dry frames pass through untouched",
+    )
 
 
 def backend_options(args: argparse.Namespace) -> BackendOptions:
@@ -84,6 +91,11 @@ def backend_options(args: argparse.Namespace) -> BackendOptions:
         outside_profile=args.outside_profile,
         cuda_graph=args.cuda_graph,
     )
+
+
+def rain_gate(args: argparse.Namespace) -> RainGate | None:
+    """The rain gate ``--rain-gate`` asks for (shipped estimator, default settings), else None."""
+    return RainGate(RainEstimator()) if args.rain_gate else None
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -8,21 +8,28 @@
 ``Derainer`` owns everything common to those consumers: grey and alpha
 handling, 16-bit scaling, the processing-size policy and timing. Nothing else
 calls a backend directly.
+
+With a ``RainGate`` (optional) each frame is first scored for rain; frames of
+a stream whose gate is closed pass through untouched and skip inference, and
+frames in a cross-fade are mixed with their derained version.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
 from sapnet_ros.backends import Backend, BackendOptions, create_backend
 from sapnet_ros.errors import ImageFormatError
+
+if TYPE_CHECKING:  # the gate's modules import this one
+    from sapnet_ros.rain_gate import GateDecision, RainGate
 
 ColorOrder = Literal["rgb", "bgr"]
 COLOR_ORDERS: tuple[ColorOrder, ...] = ("rgb", "bgr")
@@ -37,10 +44,11 @@ class FrameTiming:
     preprocess_ms: float
     inference_ms: float
     postprocess_ms: float
+    gate_ms: float = 0.0  # the rain gate's estimate (and cross-fade), when gated
 
     @property
     def total_ms(self) -> float:
-        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms + self.gate_ms
 
 
 def check_image(image: np.ndarray) -> None:
@@ -102,6 +110,16 @@ def _quantize(values: np.ndarray, full_scale: float, dtype: np.dtype) -> np.ndar
     return np.rint(scaled).astype(dtype)
 
 
+def blend(passed: np.ndarray, derained: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` in [0, 1] of ``derained`` over ``passed`` (same shape and dtype, uint8/uint16), rounded."""
+    if weight >= 1.0:
+        return derained
+    if weight <= 0.0:
+        return passed.copy()
+    mixed = passed.astype(np.float32) + np.float32(weight) * (derained.astype(np.float32) - passed)
+    return np.rint(mixed).astype(passed.dtype)
+
+
 def _resize_chw(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize float32 (C, H, W) with area averaging down and bicubic up."""
     shrinking = height * width < tensor.shape[1] * tensor.shape[2]
@@ -122,13 +140,16 @@ class Derainer:
             upsampled and subtracted from the full-resolution frame
             (output = input - upsample(input_low - derained_low)), so detail
             finer than the network's view is kept.
+        gate: derain only the frames of streams where it rains (None: all).
 
     Backends with a limited shape range (TensorRT profiles) may define
     ``fit_size(height, width) -> (height, width)``; it has the last word on
     the processing size.
     """
 
-    def __init__(self, backend: Backend, max_side: int = 0, fast_scale: float = 1.0) -> None:
+    def __init__(
+        self, backend: Backend, max_side: int = 0, *, fast_scale: float = 1.0, gate: RainGate | None = None
+    ) -> None:
         if max_side < 0:
             raise ValueError(f"max_side must be >= 0, got {max_side}")
         if not 0.0 < fast_scale <= 1.0:
@@ -136,7 +157,9 @@ class Derainer:
         self.backend = backend
         self.max_side = max_side
         self.fast_scale = fast_scale
+        self.gate = gate
         self.last_timing = FrameTiming(0.0, 0.0, 0.0)
+        self.last_gate: list[GateDecision] = []  # per frame of the last call, when gated
 
     def processing_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the network sees for an input of this size."""
@@ -149,12 +172,20 @@ class Derainer:
         fit_size = getattr(self.backend, "fit_size", None)
         return fit_size(height, width) if fit_size is not None else (height, width)
 
-    def run(self, image: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
-        """Derain one image; returns an array of the same shape, dtype and colour order."""
-        return self.run_batch([image], order)[0]
+    def run(self, image: np.ndarray, order: ColorOrder = "rgb", stream: Hashable = "") -> np.ndarray:
+        """Derain one image of ``stream``; returns an array of the same shape, dtype and colour order."""
+        return self.run_batch([image], order, [stream])[0]
 
-    def run_batch(self, images: Sequence[np.ndarray], order: ColorOrder = "rgb") -> list[np.ndarray]:
+    def run_batch(
+        self, images: Sequence[np.ndarray], order: ColorOrder = "rgb", streams: Sequence[Hashable] | None = None
+    ) -> list[np.ndarray]:
         """Derain images of one size in a single backend call.
+
+        Args:
+            images: (H, W[, C]) uint8/uint16 frames of one height and width.
+            order: their colour order.
+            streams: with a gate, the stream (camera) of each image, whose gate
+                it advances; None: every image is of stream "".
 
         Raises:
             ImageFormatError: an image has an unsupported dtype or shape, or
@@ -164,6 +195,25 @@ class Derainer:
             raise ImageFormatError(f"unknown colour order {order!r}; expected one of {COLOR_ORDERS}")
         if len({image.shape[:2] for image in images}) > 1:
             raise ImageFormatError("images in one batch must share height and width")
+        if self.gate is None:
+            return self._derain(images, order)
+        for image in images:
+            check_image(image)
+        self.last_gate = self.gate.decide(images, order, streams or [""] * len(images))
+        wanted = [index for index, decision in enumerate(self.last_gate) if decision.weight > 0]
+        self.last_timing = FrameTiming(0.0, 0.0, 0.0)  # stays so when every frame passes through
+        derained = dict(zip(wanted, self._derain([images[i] for i in wanted], order), strict=True)) if wanted else {}
+        mixing = time.perf_counter()
+        outputs = [
+            blend(image, derained[index], decision.weight) if index in derained else image.copy()
+            for index, (image, decision) in enumerate(zip(images, self.last_gate, strict=True))
+        ]
+        gate_ms = self.gate.last_estimate_ms + (time.perf_counter() - mixing) * 1e3
+        self.last_timing = replace(self.last_timing, gate_ms=gate_ms)
+        return outputs
+
+    def _derain(self, images: Sequence[np.ndarray], order: ColorOrder) -> list[np.ndarray]:
+        """Every image through the backend in one call; sets ``last_timing``."""
         started = time.perf_counter()
         height, width = images[0].shape[:2]
         net_height, net_width = self.processing_size(height, width)
@@ -199,9 +249,14 @@ class Derainer:
 
 @contextmanager
 def open_derainer(
-    backend: str = "auto", options: BackendOptions | None = None, max_side: int = 0, fast_scale: float = 1.0
+    backend: str = "auto",
+    options: BackendOptions | None = None,
+    max_side: int = 0,
+    *,
+    fast_scale: float = 1.0,
+    gate: RainGate | None = None,
 ) -> Iterator[Derainer]:
     """Create and load backend ``backend`` (or ``auto``), yield a Derainer, close the backend after."""
     loaded = create_backend(backend, options)
     with loaded:
-        yield Derainer(loaded, max_side=max_side, fast_scale=fast_scale)
+        yield Derainer(loaded, max_side=max_side, fast_scale=fast_scale, gate=gate)

@@ -78,35 +78,52 @@ def export_onnx(
         ValueError: the graph contains operators TensorRT cannot parse.
     """
     model, weights = load_model(weights_path)
-    example = torch.rand(1, 3, 64, 64)
     dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
-    with tempfile.TemporaryDirectory() as scratch:
-        program = torch.onnx.export(
-            model,
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamo=True,
-            external_data=False,
-            dynamic_shapes={"rainy": dims},
-            artifacts_dir=scratch,
-        )
-    assert program is not None
-    proto = program.model_proto
+    proto = to_onnx(model, torch.rand(1, 3, 64, 64), INPUT_NAME, OUTPUT_NAME, dims, opset)
     onnx.checker.check_model(proto, full_check=True)
     unsupported = unsupported_ops(proto)
     if unsupported:
         raise ValueError(f"exported graph has operators TensorRT may not parse: {sorted(unsupported)}")
-    for key, value in metadata_for(weights, extra_metadata).items():
-        proto.metadata_props.add(key=key, value=value)
     proto.doc_string = "SAPNet deraining (arXiv 2111.08892); input float32 NCHW RGB [0, 1]"
+    save_onnx(proto, output, metadata_for(weights, extra_metadata))
+    LOG.info("exported %s (weights sha256 %s, opset %d)", output, weights.sha256[:12], opset)
+    return output
+
+
+def to_onnx(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    input_name: str,
+    output_name: str,
+    dims: Mapping[int, torch.export.Dim],
+    opset: int = OPSET,
+) -> onnx.ModelProto:
+    """``model`` through the dynamo exporter, with one input whose axes ``dims`` are dynamic."""
+    with tempfile.TemporaryDirectory() as scratch:
+        program = torch.onnx.export(
+            model,
+            (example,),
+            input_names=[input_name],
+            output_names=[output_name],
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes={input_name: dict(dims)},
+            artifacts_dir=scratch,
+        )
+    assert program is not None
+    return program.model_proto
+
+
+def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str]) -> None:
+    """Write ``proto`` with ``metadata`` as its only metadata properties, atomically (temporary name, then rename)."""
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(output.name + ".tmp")
     onnx.save(proto, str(temporary))
     temporary.replace(output)
-    LOG.info("exported %s (weights sha256 %s, opset %d)", output, weights.sha256[:12], opset)
-    return output
 
 
 def cache_dir() -> Path:

@@ -5,18 +5,24 @@ training loss: PSNR and SSIM (Wang et al. 2004: Gaussian window 11, sigma
 1.5, K1 0.01, K2 0.03), on RGB and on the luma channel Y of ITU-R BT.601
 (``16 + 65.481 R + 128.553 G + 24.966 B``, MATLAB's ``rgb2ycbcr``), which is
 how deraining papers report Rain100H figures.
+
+``flicker`` measures temporal stability: the mean absolute change of luma
+between consecutive frames over static background, in 8-bit levels. On a
+still scene with moving rain it is the visible shimmer that a detector
+downstream sees as change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sapnet_ros.derainer import ColorOrder, to_network
+from sapnet_ros.derainer import LUMA_BT601, ColorOrder, to_network
 
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 _Y_OFFSET = 16.0 / 255.0
@@ -104,3 +110,25 @@ def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = 
     x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
     y = torch.from_numpy(to_network(reference, order))[None]
     return quality(x, y)
+
+
+def flicker(frames: Sequence[np.ndarray], order: ColorOrder = "rgb", static: np.ndarray | None = None) -> float:
+    """Mean absolute frame-to-frame change of BT.601 luma, in 8-bit levels (0..255).
+
+    Args:
+        frames: two or more arrays of one shape, (H, W[, C]) uint8/uint16 in
+            ``order`` (16-bit is scaled to the same 0..255 levels).
+        order: their colour order.
+        static: bool (H, W), the static background to measure on; None: every
+            pixel (a still scene).
+
+    Returns:
+        The mean over consecutive pairs of the mean |Y_t - Y_(t-1)| on ``static``.
+    """
+    if len(frames) < 2 or len({frame.shape for frame in frames}) > 1:
+        raise ValueError(f"flicker needs two or more frames of one shape, got {[f.shape for f in frames]}")
+    lumas = [np.tensordot(LUMA_BT601, to_network(frame, order), axes=1) * 255.0 for frame in frames]  # (H, W)
+    where = np.ones(lumas[0].shape, bool) if static is None else static
+    if where.shape != lumas[0].shape or not where.any():
+        raise ValueError(f"static mask {where.shape} must match the frames {lumas[0].shape} and select pixels")
+    return float(np.mean([np.abs(after - before)[where].mean() for before, after in pairwise(lumas)]))

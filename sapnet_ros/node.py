@@ -1,6 +1,7 @@
-"""``derain_node``: derains a camera's image topic live.
+"""``derain_node``: derains one or several cameras' image topics live, through one backend.
 
-Topics (relative names: remap them, or start one node per camera namespace):
+Topics per camera (relative names: remap them; with the ``cameras`` parameter
+each camera's topics are prefixed with its namespace, e.g. ``front/image``):
 
     in   image                         sensor_msgs/Image            input_transport: raw
     in   <image>/compressed            sensor_msgs/CompressedImage  input_transport: compressed
@@ -8,44 +9,46 @@ Topics (relative names: remap them, or start one node per camera namespace):
     out  image_derained                sensor_msgs/Image            same header, encoding family of the input
     out  <image_derained>/compressed   sensor_msgs/CompressedImage  publish_compressed
     out  <image_derained>/camera_info  sensor_msgs/CameraInfo       the input's, with the frame's stamp
-    out  /diagnostics                  diagnostic_msgs/DiagnosticArray  rates, drops, latency, backend
+    out  rain_level                    std_msgs/Float32             rain_gate.enabled; after each frame
+    out  /diagnostics                  diagnostic_msgs/DiagnosticArray  rates, drops, latency, backend, rain
 
-The node is a thin adapter: callbacks hand the newest frame to a
-``FrameWorker`` (latest frame wins); the worker thread runs
-``sapnet_ros.pipeline`` (decode -> Derainer -> fill) and publishes. It is a
-lifecycle node: configure loads the backend, activate subscribes, deactivate
+The node is a thin adapter: callbacks hand the newest frame of each camera to
+a ``FrameWorker`` (latest frame wins per camera, cameras served round robin);
+the worker thread runs ``sapnet_ros.pipeline`` (decode -> Derainer, one call
+for the waiting frames of equal size -> fill) and publishes. It is a lifecycle
+node: configure loads the backend, activate subscribes, deactivate
 unsubscribes, cleanup frees the model. Unless ``managed`` is set it takes
 itself through configure and activate at start. Parameters: config/derain.yaml.
 """
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import ImageFormatError
-from sapnet_ros.node_config import DEFAULTS, SPECS, NodeConfig, ParameterSpec, check
-from sapnet_ros.pipeline import DerainedFrame, ImageFiller, StampCache, compressed_payload, derain_message, stamp_of
-from sapnet_ros.stats import FrameStats, Throttle
+from sapnet_ros.errors import ImageFormatError, SapnetError
+from sapnet_ros.node_camera import Camera
+from sapnet_ros.node_config import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check
+from sapnet_ros.pipeline import decode, derain_decoded
+from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.rain_gate import RainGate
+from sapnet_ros.stats import FrameStats, StatsSnapshot, Throttle
 from sapnet_ros.worker import FrameWorker
 
 NODE_NAME = "derain"
@@ -61,14 +64,8 @@ class Frame:
 
     msg: Any
     compressed: bool
-    topic: str
+    camera: Camera
     received: float  # time.monotonic() at the callback
-
-
-def qos(reliability: str, depth: int) -> QoSProfile:
-    """Keep-last QoS; ``best_effort`` is the sensor-data choice for camera input."""
-    policy = ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
 
 
 def describe(name: str, spec: ParameterSpec) -> ParameterDescriptor:
@@ -89,36 +86,41 @@ def describe(name: str, spec: ParameterSpec) -> ParameterDescriptor:
 
 
 class DerainNode(LifecycleNode):
-    """Subscribes to a camera, derains the newest frame on a worker thread, publishes the result."""
+    """Subscribes to cameras, derains their newest frames on a worker thread, publishes the results."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self.stats = FrameStats(time.monotonic())
+        self.stats = FrameStats(time.monotonic())  # all cameras together
+        self.cameras: dict[str, Camera] = {}
         self.derainer: Derainer | None = None
         self._configured = False
         self._active = False
         self._resources = ExitStack()  # the loaded backend
         self._worker: FrameWorker[Frame] | None = None
-        self._outputs: dict[str, Publisher[Any]] = {}
-        self._inputs: list[Subscription[Any]] = []
-        self._source = ""  # the resolved input topic, for warnings
+        self._diagnostics: Publisher[Any] | None = None
         self._diagnostics_timer: Timer | None = None
-        self._camera_infos: StampCache[CameraInfo] = StampCache()
-        self._filler = ImageFiller()
-        self._output = Image(check_fields=True)  # keeps the filler's buffer by reference
         self._throttle = Throttle(WARN_PERIOD_S)
-        self._reported_problems = 0
+        self._reported_problems: dict[str, int] = {}
         self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too
         for name, spec in SPECS.items():
-            self.declare_parameter(name, DEFAULTS[name], describe(name, spec))
-        self.config = NodeConfig(**{name: self.get_parameter(name).value for name in SPECS})
+            default = DEFAULTS[name]
+            declared = Parameter.Type.STRING_ARRAY if default == [] else default  # [] alone has no type in ROS
+            self.declare_parameter(name, declared, describe(name, spec))
+        self.config = NodeConfig().updated({name: self._declared_value(name) for name in SPECS})
         self.add_post_set_parameters_callback(self._apply_parameters)
 
     # parameters
+    def _declared_value(self, name: str) -> ParameterValue:
+        try:
+            value: ParameterValue = self.get_parameter(name).value
+        except ParameterUninitializedException:  # an empty list default that nobody set
+            value = DEFAULTS[name]
+        return value
+
     def _validate_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         for parameter in parameters:
-            if parameter.name not in SPECS:
-                continue  # use_sim_time and other parameters rclpy owns
+            if parameter.name not in SPECS or parameter.type_ == Parameter.Type.NOT_SET:
+                continue  # use_sim_time and other parameters rclpy owns; a list declared empty
             reason = check(parameter.name, parameter.value)
             if reason is None and self._configured and not SPECS[parameter.name].live:
                 reason = f"{parameter.name} is read at configure: deactivate and clean up the node first"
@@ -127,8 +129,7 @@ class DerainNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters: list[Parameter[Any]]) -> None:
-        changes = {p.name: p.value for p in parameters if p.name in SPECS}
-        self.config = replace(self.config, **changes)
+        self.config = self.config.updated({p.name: p.value for p in parameters if p.name in SPECS})
 
     # lifecycle
     def start(self) -> bool:
@@ -138,39 +139,42 @@ class DerainNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         config = self.config
         try:
+            gate = self._rain_gate(config)
+        except (ValueError, SapnetError) as err:  # contradicting thresholds, an unreadable estimator model
+            self.get_logger().error(f"configure failed: rain gate: {err}")
+            return FAILURE
+        try:
             self.derainer = self._resources.enter_context(
-                open_derainer(config.backend, config.backend_options(), config.max_side)
+                open_derainer(
+                    config.backend, config.backend_options(), config.max_side, fast_scale=config.fast_scale, gate=gate
+                )
             )
         except Exception as err:  # any backend may fail to load; the transition fails with the reason
             self.get_logger().error(f"configure failed: cannot load backend {config.backend!r}: {err}")
             self._resources.close()
             return FAILURE
-        output_qos = qos(config.output_reliability, config.output_depth)
-        image = self.create_publisher(Image, "image_derained", output_qos)
-        self._outputs = {"image": image, "/diagnostics": self.create_publisher(DiagnosticArray, "/diagnostics", 10)}
-        if config.use_camera_info:
-            self._outputs["camera_info"] = self.create_publisher(
-                CameraInfo, f"{image.topic_name}/camera_info", output_qos
-            )
+        self.cameras = {name: Camera(self, name, config, self.stats) for name in config.camera_names()}
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
-        self._worker = FrameWorker(self._process, self._on_worker_error, lambda: self.config.max_rate_hz, "derain")
+        self._worker = FrameWorker(
+            self._process, self._on_worker_error, lambda: self.config.max_rate_hz, "derain", config.max_batch
+        )
         self._worker.start()
         self._configured = True
         return super().on_configure(state)
 
+    @staticmethod
+    def _rain_gate(config: NodeConfig) -> RainGate | None:
+        """The rain gate the parameters ask for (ValueError on contradicting settings)."""
+        settings = config.gate_settings()
+        if settings is None:
+            return None
+        model = Path(config.rain_gate_model).expanduser() if config.rain_gate_model else None
+        return RainGate(RainEstimator(model), settings)
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        config = self.config
-        input_qos = qos(config.input_reliability, config.input_depth)
-        if config.input_transport == "raw":
-            source = self.create_subscription(Image, "image", self._on_image, input_qos)
-        else:
-            topic = f"{self.resolve_topic_name('image')}/compressed"
-            source = self.create_subscription(CompressedImage, topic, self._on_compressed, input_qos)
-        self._inputs = [source]
-        self._source = source.topic_name
-        if config.use_camera_info:
-            info_qos = qos(config.input_reliability, max(config.input_depth, 10))
-            self._inputs.append(self.create_subscription(CameraInfo, "camera_info", self._on_info, info_qos))
+        for camera in self.cameras.values():
+            camera.subscribe(self.config, self._receive)
         self._active = True
         self.get_logger().info(self._summary())
         return super().on_activate(state)
@@ -196,24 +200,28 @@ class DerainNode(LifecycleNode):
 
     def _deactivate(self) -> None:
         self._active = False
-        for subscription in self._inputs:
-            self.destroy_subscription(subscription)
-        self._inputs = []
-        if self._worker is not None and self._worker.discard() is not None:
-            self.stats.dropped("discarded")
-        self._camera_infos.clear()
+        for camera in self.cameras.values():
+            camera.unsubscribe()
+        if self._worker is not None:
+            for frame in self._worker.discard():
+                frame.camera.stats.dropped("discarded")
+        if self.derainer is not None and self.derainer.gate is not None:
+            self.derainer.gate.reset()  # a camera coming back starts without stale rain history
 
     def _cleanup(self) -> None:
-        """Stop the worker (after its frame in flight), then free the model and the publishers."""
+        """Stop the worker (after its frames in flight), then free the model and the publishers."""
         if self._worker is not None and not self._worker.stop(STOP_TIMEOUT_S):
-            self.get_logger().error(f"a frame is still in flight after {STOP_TIMEOUT_S:.0f} s; freeing anyway")
+            self.get_logger().error(f"frames are still in flight after {STOP_TIMEOUT_S:.0f} s; freeing anyway")
         self._worker = None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
-        for publisher in self._outputs.values():
-            self.destroy_publisher(publisher)
-        self._outputs = {}
+        for camera in self.cameras.values():
+            camera.destroy()
+        self.cameras = {}
+        if self._diagnostics is not None:
+            self.destroy_publisher(self._diagnostics)
+            self._diagnostics = None
         self.derainer = None
         self._resources.close()
         self._configured = False
@@ -225,66 +233,38 @@ class DerainNode(LifecycleNode):
         self.destroy_node()
 
     # frames
-    def _on_image(self, msg: Image) -> None:
-        self._receive(Frame(msg, False, self._source, time.monotonic()))
+    def _receive(self, camera: Camera, msg: Any, compressed: bool) -> None:
+        frame = Frame(msg, compressed, camera, time.monotonic())
+        camera.stats.received(frame.received)
+        if self._worker is not None and self._worker.offer(frame, camera.name) is not None:
+            camera.stats.dropped("superseded")
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        self._receive(Frame(msg, True, self._source, time.monotonic()))
-
-    def _receive(self, frame: Frame) -> None:
-        self.stats.received(frame.received)
-        if self._worker is not None and self._worker.offer(frame) is not None:
-            self.stats.dropped("superseded")
-
-    def _on_info(self, msg: CameraInfo) -> None:
-        self._camera_infos.add(stamp_of(msg.header), msg)
-
-    def _process(self, frame: Frame) -> None:
-        """Worker thread: derain one frame and publish it (while active)."""
+    def _process(self, frames: list[Frame]) -> None:
+        """Worker thread: derain the waiting frames (one per camera) and publish them (while active)."""
         assert self.derainer is not None  # the worker lives only while configured
-        try:
-            derained = derain_message(self.derainer, frame.msg, frame.compressed)
-        except ImageFormatError as err:
-            self.stats.dropped("invalid")
-            self._warn(frame.topic, f"dropped frame: {err}")
+        decoded, valid = [], []
+        for frame in frames:
+            try:
+                decoded.append(decode(frame.msg, frame.compressed))
+                valid.append(frame)
+            except ImageFormatError as err:
+                frame.camera.stats.dropped("invalid")
+                self._warn(frame.camera.source, f"dropped frame: {err}")
+        if not valid:
             return
-        if not self._active:
-            self.stats.dropped("discarded")
-            return
-        self._publish(frame.msg.header, derained)
-        now = time.monotonic()
-        self.stats.published(now, derained.timing.inference_ms, (now - frame.received) * 1e3)
+        results = derain_decoded(self.derainer, decoded, [frame.camera.name for frame in valid])
+        for frame, derained in zip(valid, results, strict=True):
+            if not self._active:
+                frame.camera.stats.dropped("discarded")
+                continue
+            frame.camera.publish(frame.msg.header, derained, self.config)
+            now = time.monotonic()
+            frame.camera.stats.published(now, derained.timing.inference_ms, (now - frame.received) * 1e3)
 
-    def _publish(self, header: Any, derained: DerainedFrame) -> None:
-        self._filler.fill(self._output, derained)
-        self._output.header = header
-        self._outputs["image"].publish(self._output)
-        if "camera_info" in self._outputs:
-            info = self._camera_info_for(header)
-            if info is not None:
-                self._outputs["camera_info"].publish(info)
-        if self.config.publish_compressed:
-            image_format, data = compressed_payload(derained, self.config.compressed_format, self.config.jpeg_quality)
-            self._compressed_publisher().publish(CompressedImage(header=header, format=image_format, data=data))
-
-    def _camera_info_for(self, header: Any) -> CameraInfo | None:
-        """The camera_info with the frame's stamp, else the latest one restamped (None before any)."""
-        info = self._camera_infos.get(stamp_of(header))
-        if info is None and (latest := self._camera_infos.latest()) is not None:
-            info = copy.copy(latest)
-            info.header = header
-        return info
-
-    def _compressed_publisher(self) -> Publisher[Any]:
-        if "compressed" not in self._outputs:  # created on first use: publish_compressed is live
-            topic = f"{self._outputs['image'].topic_name}/compressed"
-            output_qos = qos(self.config.output_reliability, self.config.output_depth)
-            self._outputs["compressed"] = self.create_publisher(CompressedImage, topic, output_qos)
-        return self._outputs["compressed"]
-
-    def _on_worker_error(self, frame: Frame, err: Exception) -> None:
-        self.stats.dropped("failed")
-        self._warn(frame.topic, f"inference failed: {type(err).__name__}: {err}")
+    def _on_worker_error(self, frames: list[Frame], err: Exception) -> None:
+        for frame in frames:
+            frame.camera.stats.dropped("failed")
+            self._warn(frame.camera.source, f"inference failed: {type(err).__name__}: {err}")
 
     def _warn(self, topic: str, problem: str) -> None:
         if self._throttle.ready((topic, problem), time.monotonic()):
@@ -292,41 +272,75 @@ class DerainNode(LifecycleNode):
 
     # observability
     def _summary(self) -> str:
-        """The one-line startup log: backend, model, topics, QoS."""
+        """The one-line startup log: backend, model, gate, and per camera its topics and QoS."""
         assert self.derainer is not None
         info, config = self.derainer.backend.info, self.config
-        source, output = self._source, self._outputs["image"].topic_name
-        extras = [f"{output}/camera_info"] if "camera_info" in self._outputs else []
-        extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
+        streams = []
+        for camera in self.cameras.values():
+            output = camera.image.topic_name
+            extras = [f"{output}/camera_info"] if "camera_info" in camera.outputs else []
+            extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
+            extras += [camera.node.resolve_topic_name(camera.topic("rain_level"))] if config.rain_gate_enabled else []
+            streams.append(
+                f"{camera.source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
+                f"[{config.output_reliability}, depth {config.output_depth}]"
+                + (f" + {', '.join(extras)}" if extras else "")
+            )
+        gate = self.derainer.gate
+        gating = (
+            f"rain gate on (open {gate.settings.open_level}, close {gate.settings.close_level})"
+            if gate is not None
+            else "rain gate off"
+        )
+        batching = f", batches of up to {config.max_batch}" if len(self.cameras) > 1 else ""
         return (
             f"derain ready: backend {info.name} on {info.device} ({info.precision}), model sha256 "
-            f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}; "
-            f"{source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
-            f"[{config.output_reliability}, depth {config.output_depth}]"
-            + (f" + {', '.join(extras)}" if extras else "")
+            f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}, {gating}{batching}; "
+            + "; ".join(streams)
         )
 
     def _publish_diagnostics(self) -> None:
-        snapshot = self.stats.snapshot(time.monotonic())
-        problems = snapshot.invalid + snapshot.failed
-        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: derain", level=DiagnosticStatus.OK)
-        if not self._active:
-            status.message = "inactive"
-        elif problems > self._reported_problems:
-            status.level = DiagnosticStatus.WARN
-            status.message = f"{problems - self._reported_problems} frames dropped as invalid or failed"
-        else:
-            status.message = f"{snapshot.output_hz:.1f} Hz out of {snapshot.input_hz:.1f} Hz in"
-        self._reported_problems = problems
-        pairs = snapshot.as_key_values()
+        """One status for the node (all cameras, backend), and one per camera when there are several."""
+        now = time.monotonic()
+        node_name = f"{self.get_fully_qualified_name()}: derain"
+        pairs: list[tuple[str, str]] = []
         if self.derainer is not None:
             info = self.derainer.backend.info
-            status.hardware_id = info.device
             pairs = [("backend", info.name), ("device", info.device), ("precision", info.precision),
-                     ("model sha256", info.model_sha256), *pairs]  # fmt: skip
-        status.values = [KeyValue(key=key, value=value) for key, value in pairs]
-        stamp = self.get_clock().now().to_msg()
-        self._outputs["/diagnostics"].publish(DiagnosticArray(header=Header(stamp=stamp), status=[status]))
+                     ("model sha256", info.model_sha256)]  # fmt: skip
+        single = next(iter(self.cameras.values())) if len(self.cameras) == 1 else None
+        statuses = [self._status(node_name, self.stats.snapshot(now), pairs + self._rain_pairs(single))]
+        if single is None:
+            for name, camera in self.cameras.items():
+                camera_pairs = [("input topic", camera.source), *self._rain_pairs(camera)]
+                statuses.append(self._status(f"{node_name} {name}", camera.stats.snapshot(now), camera_pairs))
+        if self._diagnostics is not None:
+            header = Header(stamp=self.get_clock().now().to_msg())
+            self._diagnostics.publish(DiagnosticArray(header=header, status=statuses))
+
+    def _rain_pairs(self, camera: Camera | None) -> list[tuple[str, str]]:
+        if camera is None or self.derainer is None or self.derainer.gate is None:
+            return []
+        switches = self.derainer.gate.stream(camera.name).switches
+        return [*camera.rain_key_values(), ("rain gate switches", str(switches))]
+
+    def _status(self, name: str, snapshot: StatsSnapshot, pairs: list[tuple[str, str]]) -> DiagnosticStatus:
+        """A status whose level warns about frames dropped as invalid or failed since the last one."""
+        problems = snapshot.invalid + snapshot.failed
+        reported = self._reported_problems.get(name, 0)
+        status = DiagnosticStatus(name=name, level=DiagnosticStatus.OK)
+        if not self._active:
+            status.message = "inactive"
+        elif problems > reported:
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{problems - reported} frames dropped as invalid or failed"
+        else:
+            status.message = f"{snapshot.output_hz:.1f} Hz out of {snapshot.input_hz:.1f} Hz in"
+        self._reported_problems[name] = problems
+        if self.derainer is not None:
+            status.hardware_id = self.derainer.backend.info.device
+        status.values = [KeyValue(key=key, value=value) for key, value in pairs + snapshot.as_key_values()]
+        return status
 
 
 def main(args: list[str] | None = None) -> int:

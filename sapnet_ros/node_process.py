@@ -7,14 +7,18 @@ launch file would give it:
     derain_node --ros-args -r __ns:=/camera --params-file config/derain.yaml
         -r image:=image_raw -r camera_info:=camera_info -r image_derained:=image_derained
 
-``LaunchArguments`` mirrors the launch file's arguments and defaults (a test
-keeps them equal); ``NodeProcess`` runs the node as a child process and stops
-it the way Ctrl-C does.
+``LaunchArguments`` holds the launch file's arguments and defaults (a test
+keeps them equal) and turns them into the node's parameter overrides and
+remappings, for the launch file and for ``command`` alike; with ``cameras``
+(``front,rear`` or ``[front, rear]``) one node serves each camera's topics
+under ``<namespace>/<camera>/``. ``NodeProcess`` runs the node as a child
+process and stops it the way Ctrl-C does.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,10 +43,22 @@ class LaunchArguments:
     image: str = "image_raw"
     camera_info: str = "camera_info"
     image_derained: str = "image_derained"
+    cameras: str = ""  # empty: one camera in the namespace itself
+
+    def camera_names(self) -> list[str]:
+        """``cameras`` as a list: ``front,rear`` and ``[front, rear]`` both give ``["front", "rear"]``."""
+        return [name for name in re.split(r"[\s,]+", self.cameras.strip().strip("[]")) if name]
+
+    def overrides(self) -> dict[str, str | list[str]]:
+        """Parameters set on top of the params file: only those given as launch arguments."""
+        overrides: dict[str, str | list[str]] = {"backend": self.backend} if self.backend else {}
+        return overrides | ({"cameras": self.camera_names()} if self.camera_names() else {})
 
     def remappings(self) -> list[tuple[str, str]]:
-        """The node's topic names and what they are remapped to."""
-        return [("image", self.image), ("camera_info", self.camera_info), ("image_derained", self.image_derained)]
+        """The node's topic names (per camera, if several) and what they are remapped to."""
+        topics = [("image", self.image), ("camera_info", self.camera_info), ("image_derained", self.image_derained)]
+        prefixes = [f"{camera}/" for camera in self.camera_names()] or [""]
+        return [(prefix + name, prefix + target) for prefix in prefixes for name, target in topics]
 
     def command(self, executable: str = EXECUTABLE) -> list[str]:
         """The command line ``ros2 launch`` would run for these arguments."""
@@ -50,8 +66,9 @@ class LaunchArguments:
         if self.namespace.strip("/"):
             ros_args += ["-r", f"__ns:=/{self.namespace.strip('/')}"]
         ros_args += ["--params-file", str(self.params_file)]
-        if self.backend:
-            ros_args += ["-p", f"backend:={self.backend}"]
+        for name, value in self.overrides().items():
+            text = f"[{','.join(value)}]" if isinstance(value, list) else value
+            ros_args += ["-p", f"{name}:={text}"]
         for name, target in self.remappings():
             ros_args += ["-r", f"{name}:={target}"]
         return [executable, *ros_args]

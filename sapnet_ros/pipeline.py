@@ -2,7 +2,8 @@
 
     sensor_msgs Image / CompressedImage (rclpy or rosbags)
       -> conversions.image_to_array / compressed_to_array
-      -> Derainer.run (same shape, dtype and colour order)
+      -> Derainer.run_batch (same shape, dtype and colour order; frames of
+         several cameras with equal size and colour order share one call)
       -> Image fields (a reused buffer) and, optionally, CompressedImage bytes
 
 The node, the replay tool and the plumbing benchmark all go through these
@@ -14,6 +15,7 @@ from __future__ import annotations
 import array
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from sapnet_ros.conversions import (
     CompressedFields,
+    Decoded,
     ImageFields,
     array_to_compressed,
     array_to_image_fields,
@@ -29,6 +32,7 @@ from sapnet_ros.conversions import (
     image_to_array,
 )
 from sapnet_ros.derainer import ColorOrder, Derainer, FrameTiming
+from sapnet_ros.rain_gate import GateDecision
 
 T = TypeVar("T")
 Stamp = tuple[int, int]  # (sec, nanosec) of a std_msgs/Header
@@ -42,25 +46,62 @@ class DerainedFrame:
         array: (H, W) or (H, W, C), uint8 or uint16, channels in ``order``.
         order: "rgb" or "bgr" (grey frames say "rgb").
         encoding: the ROS encoding to publish ``array`` with.
-        timing: where the Derainer spent its time on this frame.
+        timing: where the Derainer spent its time on the call that made this
+            frame (shared by the frames batched with it).
+        rain: what the rain gate did with the frame (None: no gate).
     """
 
     array: np.ndarray
     order: ColorOrder
     encoding: str
     timing: FrameTiming
+    rain: GateDecision | None = None
 
 
-def derain_message(derainer: Derainer, msg: ImageFields | CompressedFields, compressed: bool) -> DerainedFrame:
-    """Decode ``msg``, derain it and say how to publish the result.
+def decode(msg: ImageFields | CompressedFields, compressed: bool) -> Decoded:
+    """The array of ``msg`` with its colour order and output encoding.
 
     Raises:
         ImageFormatError: the message cannot be decoded (encoding, size, step,
             truncated or undecodable data).
     """
-    decoded = compressed_to_array(msg) if compressed else image_to_array(msg)  # type: ignore[arg-type]
-    derained = derainer.run(decoded.array, decoded.order)
-    return DerainedFrame(derained, decoded.order, decoded.output_encoding, derainer.last_timing)
+    return compressed_to_array(msg) if compressed else image_to_array(msg)  # type: ignore[arg-type]
+
+
+def derain_decoded(derainer: Derainer, frames: Sequence[Decoded], streams: Sequence[Hashable]) -> list[DerainedFrame]:
+    """Derain frames of several streams (cameras), one backend call per group of equal size and colour order.
+
+    Args:
+        derainer: the shared frame path (with or without a rain gate).
+        frames: decoded frames, at most one per stream for a gated Derainer
+            (each advances its stream's gate once).
+        streams: the stream of each frame (the gate's key).
+
+    Returns:
+        One DerainedFrame per input, in input order.
+    """
+    groups: dict[tuple[int, int, ColorOrder], list[int]] = {}
+    for index, frame in enumerate(frames):
+        groups.setdefault((*frame.array.shape[:2], frame.order), []).append(index)
+    results: dict[int, DerainedFrame] = {}
+    for (_, _, order), members in groups.items():
+        arrays = derainer.run_batch([frames[i].array for i in members], order, [streams[i] for i in members])
+        decisions = derainer.last_gate if derainer.gate is not None else [None] * len(members)
+        for index, derained, decision in zip(members, arrays, decisions, strict=True):
+            encoding = frames[index].output_encoding
+            results[index] = DerainedFrame(derained, order, encoding, derainer.last_timing, decision)
+    return [results[index] for index in range(len(frames))]
+
+
+def derain_message(
+    derainer: Derainer, msg: ImageFields | CompressedFields, compressed: bool, stream: Hashable = ""
+) -> DerainedFrame:
+    """Decode ``msg`` (of ``stream``), derain it and say how to publish the result.
+
+    Raises:
+        ImageFormatError: the message cannot be decoded.
+    """
+    return derain_decoded(derainer, [decode(msg, compressed)], [stream])[0]
 
 
 class ImageFiller:

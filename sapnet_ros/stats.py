@@ -113,9 +113,16 @@ class StatsSnapshot:
 
 
 class FrameStats:
-    """Thread-safe counters of a frame stream (callbacks count in, the worker counts out)."""
+    """Thread-safe counters of a frame stream (callbacks count in, the worker counts out).
 
-    def __init__(self, now: float, window_s: float = 5.0) -> None:
+    Args:
+        now: ``time.monotonic()`` at the start.
+        window_s: window of the rates.
+        parent: also counts everything counted here (a node's totals over its cameras).
+    """
+
+    def __init__(self, now: float, window_s: float = 5.0, parent: FrameStats | None = None) -> None:
+        self._parent = parent
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(("received", "published", *get_args(DropReason)), 0)
         self._input = RateMeter(now, window_s)
@@ -127,6 +134,8 @@ class FrameStats:
         with self._lock:
             self._counts["received"] += 1
             self._input.tick(now)
+        if self._parent is not None:
+            self._parent.received(now)
 
     def dropped(self, reason: DropReason) -> None:
         """Count one frame that will not be published, by reason."""
@@ -134,6 +143,8 @@ class FrameStats:
             raise ValueError(f"unknown drop reason {reason!r}; expected one of {get_args(DropReason)}")
         with self._lock:
             self._counts[reason] += 1
+        if self._parent is not None:
+            self._parent.dropped(reason)
 
     def published(self, now: float, inference_ms: float, latency_ms: float) -> None:
         with self._lock:
@@ -141,6 +152,8 @@ class FrameStats:
             self._output.tick(now)
             self._inference.add(inference_ms)
             self._latency.add(latency_ms)
+        if self._parent is not None:
+            self._parent.published(now, inference_ms, latency_ms)
 
     def snapshot(self, now: float) -> StatsSnapshot:
         with self._lock:

@@ -129,19 +129,32 @@ class RainSynthesizer:
 
     def apply(self, clean: np.ndarray, frame: int = 0) -> np.ndarray:
         """Add rain to ``clean``: (H, W[, C]) uint8 or uint16, any colour order; returns the same layout."""
-        scale = SCALES[clean.dtype]
-        image = clean.astype(np.float32) / np.float32(scale)
-        rain = self.rain_layer(clean.shape[0], clean.shape[1], frame)
-        colour = image[..., :3] if clean.ndim == 3 else image  # alpha, if any, keeps its value
-        if clean.ndim == 3:
-            rain = rain[:, :, None]
-        hazy = colour * (1 - self.style.haze) + self.style.haze * HAZE_LEVEL
-        rainy = 1.0 - (1.0 - hazy) * (1.0 - rain)  # screen blend: streaks brighten, never darken
-        if clean.ndim == 3:
-            image[..., :3] = rainy
-        else:
-            image = rainy
-        return np.rint(np.clip(image, 0.0, 1.0) * scale).astype(clean.dtype)
+        return composite(clean, self.rain_layer(clean.shape[0], clean.shape[1], frame), self.style.haze)
+
+
+def composite(clean: np.ndarray, rain: np.ndarray, haze: float = 0.0) -> np.ndarray:
+    """Lay a rain layer over an image.
+
+    Args:
+        clean: (H, W[, C]) uint8 or uint16, any colour order; alpha keeps its value.
+        rain: float32 (H, W) streak intensity in [0, 1] (``RainSynthesizer.rain_layer``).
+        haze: weight of the bright veil of heavy rain in [0, 1).
+
+    Returns:
+        The rainy image, in ``clean``'s layout.
+    """
+    scale = SCALES[clean.dtype]
+    image = clean.astype(np.float32) / np.float32(scale)
+    colour = image[..., :3] if clean.ndim == 3 else image
+    if clean.ndim == 3:
+        rain = rain[:, :, None]
+    hazy = colour * (1 - haze) + haze * HAZE_LEVEL
+    rainy = 1.0 - (1.0 - hazy) * (1.0 - rain)  # screen blend: streaks brighten, never darken
+    if clean.ndim == 3:
+        image[..., :3] = rainy
+    else:
+        image = rainy
+    return np.rint(np.clip(image, 0.0, 1.0) * scale).astype(clean.dtype)
 
 
 def add_rain(clean: np.ndarray, style: RainStyle = HEAVY, seed: int = 0, frame: int = 0) -> np.ndarray:

@@ -65,3 +65,16 @@ def torch_sample_output(torch_backend: BackendBase, sample_batch: np.ndarray) ->
 def tiny_rgb(height: int = 24, width: int = 31, seed: int = 0) -> np.ndarray:
     """A small random uint8 (H, W, 3) image; odd sizes on purpose."""
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+class CountingBackend:
+    """A real, loaded backend that also records the batch size of every inference call."""
+
+    def __init__(self, backend: BackendBase) -> None:
+        self.backend = backend
+        self.info = backend.info
+        self.batches: list[int] = []
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(len(batch))
+        return self.backend.infer(batch)

@@ -56,7 +56,21 @@ def test_one_run_measures_speed_ratios_and_quality(tmp_path: Path, capsys: pytes
     assert "## backends" in printed and "| onnxruntime int8 | 32x24 |" in printed and "## fast" in printed
 
 
+def test_node_and_camera_sections_compose_into_one_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "bench.json"
+    args = ["--only", "plumbing,batching,gate,flicker", "--sizes", "96x72", "--repeats", "1", "--device", "cpu"]
+    assert main([*args, "--json", str(output)]) == 0
+    sections = json.loads(output.read_text())["sections"]
+    assert sections["plumbing"]["overhead_percent"] > 0
+    assert sections["batching"]["cameras"] == 4 and sections["batching"]["speedup"] > 0
+    assert sections["gate"]["sizes"][0]["width"] == 96
+    assert [s["style"] for s in sections["flicker"]["sequences"]] == ["light", "heavy"]
+    printed = capsys.readouterr().out
+    for heading in ("## plumbing", "## batching", "## gate", "## flicker"):
+        assert heading in printed
+
+
 def test_unknown_section_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
-        main(["--only", "flicker"])
-    assert caught.value.code == 2 and "unknown sections ['flicker']" in capsys.readouterr().err
+        main(["--only", "wobble"])
+    assert caught.value.code == 2 and "unknown sections ['wobble']" in capsys.readouterr().err

@@ -7,6 +7,8 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.cli import main
+from sapnet_ros.photos import still_scene
+from sapnet_ros.synth import LIGHT, RainSynthesizer
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -83,3 +85,16 @@ def test_auto_runs_the_fast_int8_path_on_the_cpu(
     shutil.copy(sample_path, tmp_path / sample_path.name)
     assert main([str(tmp_path / sample_path.name), "--output", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert "backend onnxruntime (CPUExecutionProvider, int8)" in capsys.readouterr().out
+
+
+def test_rain_gate_copies_dry_photos_and_derains_rainy_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clean = still_scene("coffee", 320, 240)[:, :, ::-1]  # BGR, as OpenCV writes it
+    _write(folder / "dry.png", clean)
+    _write(folder / "wet.png", RainSynthesizer(LIGHT, seed=2).apply(clean))
+    out = tmp_path / "out"
+    code, stdout, _ = _run([str(folder), "--output", str(out), "--rain-gate", "--max-side", "64"], capsys)
+    assert code == 0 and "2 frames" in stdout and "1 passed through dry by the rain gate" in stdout
+    np.testing.assert_array_equal(cv2.imread(str(out / "dry.png")), clean)
+    assert not np.array_equal(cv2.imread(str(out / "wet.png")), cv2.imread(str(folder / "wet.png")))

@@ -4,7 +4,7 @@ import torch
 from conftest import tiny_rgb
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from sapnet_ros.metrics import image_quality, psnr, rgb_to_y, ssim
+from sapnet_ros.metrics import flicker, image_quality, psnr, rgb_to_y, ssim
 
 
 def _pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +47,22 @@ def test_ssim_is_differentiable() -> None:
 def test_mismatched_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot compare"):
         image_quality(tiny_rgb(8, 8), tiny_rgb(8, 9))
+
+
+def test_flicker_is_the_mean_absolute_luma_change_between_frames() -> None:
+    still = np.full((4, 6, 3), 100, np.uint8)
+    assert flicker([still, still, still]) == 0.0
+    brighter = still + np.uint8(10)
+    assert flicker([still, brighter, still]) == pytest.approx(10.0, abs=1e-3)  # grey: luma moves with it
+    red = still.copy()
+    red[:, :, 0] += 10
+    assert flicker([still, red], "rgb") == pytest.approx(2.99, abs=1e-3)  # 0.299 of 10 levels
+    assert flicker([still, red], "bgr") == pytest.approx(1.14, abs=1e-3)  # the same change in blue
+    static = np.zeros((4, 6), bool)
+    static[:, :3] = True
+    half = still.copy()
+    half[:, 3:] = 200  # only the moving half changes
+    assert flicker([still, half], static=static) == 0.0
+    assert flicker([still.astype(np.uint16) * 257, brighter.astype(np.uint16) * 257]) == pytest.approx(10.0, abs=1e-3)
+    with pytest.raises(ValueError, match="two or more frames of one shape"):
+        flicker([still])

@@ -89,14 +89,14 @@ def test_each_encoding_comes_back_derained_like_offline(live: Live, offline: Der
 
 def test_camera_info_is_republished_with_the_frame_stamp(live: Live) -> None:
     live.infos.publish(camera_info_msg(200, WIDTH, HEIGHT))
-    assert wait_for(lambda: live.node._camera_infos.get((200, 0)) is not None)
+    assert wait_for(lambda: live.node.cameras[""].camera_infos.get((200, 0)) is not None)
     live.send(image_msg(random_layout("rgb8", 200), "rgb8", 200))
     info = live.derained_infos.with_stamp(200)
     assert (info.width, info.height, info.k[0]) == (WIDTH, HEIGHT, float(WIDTH))
     live.send(image_msg(random_layout("rgb8", 201), "rgb8", 201))  # no camera_info of its own: the latest, restamped
     restamped = live.derained_infos.with_stamp(201)
     assert restamped.header.frame_id == "camera" and restamped.k[0] == float(WIDTH)
-    assert live.node._camera_infos.get((200, 0)).header.stamp.sec == 200  # the cached original is untouched
+    assert live.node.cameras[""].camera_infos.get((200, 0)).header.stamp.sec == 200  # the cached original is kept
 
 
 def test_compressed_output_switches_on_live(live: Live) -> None:

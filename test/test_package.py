@@ -28,7 +28,7 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_executables_land_in_lib_package(colcon_install: Path) -> None:
     scripts = ["sapnet-derain", "sapnet-export", "sapnet-convert-weights", "derain_node", "sapnet-replay"]
-    scripts += ["sapnet-train", "sapnet-evaluate", "sapnet-make-pairs"]
+    scripts += ["sapnet-train", "sapnet-evaluate", "sapnet-make-pairs", "sapnet-train-rain-estimator"]
     for script in scripts:
         assert (colcon_install / "lib" / "sapnet_ros" / script).is_file(), script
 
@@ -38,10 +38,11 @@ def test_share_holds_manifest_models_and_index(colcon_install: Path) -> None:
     assert (share / "ament_index" / "resource_index" / "packages" / "sapnet_ros").is_file()
     assert (share / "sapnet_ros" / "package.xml").is_file()
     assert (share / "sapnet_ros" / "config" / "train.yaml").is_file()
-    for name in ["sapnet_rain100h.safetensors", "sapnet.onnx", "LICENSE-SAPNet-MIT.txt"]:
+    for name in ["sapnet_rain100h.safetensors", "sapnet.onnx", "LICENSE-SAPNet-MIT.txt", "rain_estimator.onnx"]:
         assert (share / "sapnet_ros" / "models" / name).is_file(), name
     assert (share / "sapnet_ros" / "launch" / "derain.launch.py").is_file()
     assert (share / "sapnet_ros" / "config" / "derain.yaml").is_file()
+    assert (share / "sapnet_ros" / "config" / "derain_av.yaml").is_file()
 
 
 def test_demo_bag_is_installed_with_the_package(colcon_install: Path) -> None:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from conftest import tiny_rgb
+from conftest import CountingBackend, tiny_rgb
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
 
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.bags import header, image_message
-from sapnet_ros.conversions import image_to_array
+from sapnet_ros.conversions import Decoded, image_to_array
 from sapnet_ros.derainer import Derainer
-from sapnet_ros.pipeline import DerainedFrame, ImageFiller, StampCache, compressed_payload, derain_message, stamp_of
+from sapnet_ros.pipeline import (
+    DerainedFrame,
+    ImageFiller,
+    StampCache,
+    compressed_payload,
+    derain_decoded,
+    derain_message,
+    stamp_of,
+)
 
 STORE = get_typestore(Stores.ROS2_KILTED)
 
@@ -71,3 +79,21 @@ def test_stamp_cache_pairs_by_stamp_and_forgets_the_oldest() -> None:
     assert stamp_of(header(5_000_000_007, "cam")) == (5, 7)
     cache.clear()
     assert cache.latest() is None
+
+
+def test_frames_of_several_cameras_share_one_call_per_size_and_order(ort_backend: BackendBase) -> None:
+    counting = CountingBackend(ort_backend)
+    derainer = Derainer(counting)  # type: ignore[arg-type]
+    frames = [
+        Decoded(tiny_rgb(seed=0), "rgb", "rgb8"),
+        Decoded(tiny_rgb(16, 20, seed=1), "rgb", "rgb8"),
+        Decoded(tiny_rgb(seed=2)[:, :, 0], "rgb", "mono8"),  # grey joins the colour frames of its size
+        Decoded(tiny_rgb(seed=3), "bgr", "bgr8"),
+        Decoded(np.dstack([tiny_rgb(seed=4), tiny_rgb(seed=5)[:, :, 0]]), "rgb", "rgba8"),
+    ]
+    results = derain_decoded(derainer, frames, ["a", "b", "c", "d", "e"])
+    assert sorted(counting.batches) == [1, 1, 3]  # (24, 31, rgb) x3, (16, 20, rgb), (24, 31, bgr)
+    for frame, result in zip(frames, results, strict=True):
+        assert result.encoding == frame.output_encoding and result.rain is None
+        single = Derainer(ort_backend).run(frame.array, frame.order)
+        np.testing.assert_array_equal(result.array, single)  # batching changes no pixel

@@ -53,3 +53,16 @@ def test_throttle_lets_each_key_through_once_per_period() -> None:
     assert not throttle.ready(("/image", "bad step"), 9.9)
     assert throttle.ready(("/image", "bad data"), 9.9)  # another problem is news
     assert throttle.ready(("/image", "bad step"), 10.0)
+
+
+def test_a_camera_counts_into_its_node_total() -> None:
+    total = FrameStats(0.0)
+    front, rear = FrameStats(0.0, parent=total), FrameStats(0.0, parent=total)
+    front.received(1.0)
+    rear.received(1.0)
+    front.published(2.0, 10.0, 20.0)
+    rear.dropped("superseded")
+    assert (front.snapshot(2.0).published, rear.snapshot(2.0).superseded) == (1, 1)
+    node = total.snapshot(2.0)
+    assert (node.received, node.published, node.superseded) == (2, 1, 1)
+    assert node.latency is not None and node.latency.mean_ms == 20.0

@@ -41,6 +41,9 @@ class FrameRecord:
         no_reference: variant (rainy, derained) -> BRISQUE (lower is better).
         detections: variant (rainy, derained, clean) -> detection count and mean score.
         agreement: variant (rainy, derained) -> matches with the clean frame's detections.
+        change: variant (rainy, derained) -> mean absolute luma change from the
+            topic's previous frame, 8-bit levels (``metrics.flicker`` of the
+            pair); none on the first frame or after a size change.
     """
 
     index: int
@@ -52,6 +55,7 @@ class FrameRecord:
     no_reference: dict[str, float] = field(default_factory=dict)
     detections: dict[str, DetectionStats] = field(default_factory=dict)
     agreement: dict[str, Agreement] = field(default_factory=dict)
+    change: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +163,13 @@ def summarize(records: list[FrameRecord]) -> dict[str, Any]:
             "metric": "BRISQUE (lower is better)",
             "frames": len(scored),
             **{v: _mean([r.no_reference[v] for r in scored]) for v in (RAINY, DERAINED)},
+        }
+    changed = [r for r in records if r.change]
+    if changed:
+        summary["flicker"] = {
+            "metric": "mean absolute luma change between consecutive frames (8-bit levels)",
+            "frames": len(changed),
+            **{v: _mean([r.change[v] for r in changed]) for v in (RAINY, DERAINED)},
         }
     if any(r.detections for r in records):
         summary["detections"] = {v: _detections(records, v) for v in (RAINY, DERAINED, CLEAN)}

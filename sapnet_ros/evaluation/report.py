@@ -195,6 +195,10 @@ def _bag_blocks(result: BagResult, names: dict[str, str]) -> list[Block]:
         blocks.append(
             Table(["no-reference metric", "rainy", "derained"], [[nr["metric"], fmt(nr[RAINY]), fmt(nr[DERAINED])]])
         )
+    if change := summary.get("flicker"):
+        row = [f"flicker: {change['metric']}, mean of {change['frames']} frames", fmt(change[RAINY]),
+               fmt(change[DERAINED])]  # fmt: skip
+        blocks.append(Table(["temporal stability", "rainy", "derained"], [row]))
     rows = [
         [label] + [fmt((summary[key] or {}).get(stat), 1) for stat in ("median", "p95", "max", "mean")]
         for label, key in (("latency per frame (ms)", "latency_ms"), ("of which inference (ms)", "inference_ms"))

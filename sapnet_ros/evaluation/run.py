@@ -49,8 +49,10 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
-from sapnet_ros.metrics import image_quality
+from sapnet_ros.metrics import flicker, image_quality
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload
+from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.rain_gate import RainGate
 
 LOG = logging.getLogger(__name__)
 PAIRING_HORIZON_NS = 5_000_000_000  # give up on a frame's ground truth 5 s of stamps later
@@ -64,7 +66,9 @@ class EvalOptions:
         image_topic: the rainy camera topic (Image or CompressedImage).
         gt_topic: clean twins of those frames, paired by header stamp; None without.
         derained_topic: where derained frames go; None = ``derained_topic_for(image_topic)``.
-        backend, backend_options, max_side: as for ``open_derainer``.
+        backend, backend_options, max_side, fast_scale: as for ``open_derainer``.
+        rain_gate: derain only while the rain gate finds the topic rainy (one
+            gate for the image topic, advanced frame by frame in bag order).
         batch: frames of one size per backend call (latency is then the per-frame share).
         detector: ``hog``, ``none`` or ``onnx:PATH``.
         gt_tolerance_ns: largest stamp difference of a frame and its ground truth.
@@ -78,6 +82,8 @@ class EvalOptions:
     backend: str = "auto"
     backend_options: BackendOptions = field(default_factory=BackendOptions)
     max_side: int = 0
+    fast_scale: float = 1.0
+    rain_gate: bool = False
     batch: int = 1
     detector: str = "hog"
     gt_tolerance_ns: int = 1_000_000
@@ -126,6 +132,7 @@ class _Frame:
     inference_ms: float = 0.0
     found: dict[str, list[Detection]] = field(default_factory=dict)
     no_reference: dict[str, float] = field(default_factory=dict)
+    change: dict[str, float] = field(default_factory=dict)
 
 
 class _BagEvaluator:
@@ -152,6 +159,7 @@ class _BagEvaluator:
         self.skipped: dict[str, int] = {}
         self.frames_seen = 0
         self._pending: list[_Frame] = []
+        self._previous: dict[str, np.ndarray] = {}  # variant -> the topic's last frame, for flicker
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count frames skipped for ``reason``; the first of each reason is logged as a warning."""
@@ -193,7 +201,7 @@ class _BagEvaluator:
         batch, self._pending = self._pending, []
         images = [item.decoded.array for item in batch]
         try:
-            outputs = self.derainer.run_batch(images, batch[0].decoded.order)
+            outputs = self.derainer.run_batch(images, batch[0].decoded.order, [self.options.image_topic] * len(images))
         except ImageFormatError as err:
             self.skip(f"frames the Derainer refused: {err}", len(batch))
             self.progress(len(batch))
@@ -247,11 +255,15 @@ class _BagEvaluator:
         self.writer.write(self.options.output_topic, msg, item.timestamp)
 
     def _measure(self, item: _Frame) -> None:
-        """Reference-free figures: BRISQUE (without ground truth) and detections."""
+        """Reference-free figures: BRISQUE (without ground truth), detections, change from the previous frame."""
         assert item.derained is not None
         order = item.decoded.order
         variants = {RAINY: item.decoded.array, DERAINED: item.derained}
         for variant, image in variants.items():
+            previous = self._previous.get(variant)
+            if previous is not None and previous.shape == image.shape and previous.dtype == image.dtype:
+                item.change[variant] = flicker([previous, image], order)
+            self._previous[variant] = image
             if self.brisque:
                 item.no_reference[variant] = self.brisque.score(image, order)
             if self.detector:
@@ -267,6 +279,7 @@ class _BagEvaluator:
             item.latency_ms,
             item.inference_ms,
             no_reference=dict(item.no_reference),
+            change=dict(item.change),
         )
         panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained, item.decoded.order)]
         if clean is not None and self._comparable(item, clean):
@@ -330,6 +343,7 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
     started = time.perf_counter()
     detector = create_detector(options.detector, options.backend_options.threads)
     brisque = None if options.gt_topic else Brisque()
+    gate = RainGate(RainEstimator()) if options.rain_gate else None
     with open_bag(job.source) as reader:
         image_connections = connections_for(reader, options.image_topic)
         gt_connections = connections_for(reader, options.gt_topic) if options.gt_topic else []
@@ -338,7 +352,9 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
                 f"{job.source}: already has a topic {options.output_topic!r}; choose another --derained-topic"
             )
         with (
-            open_derainer(options.backend, options.backend_options, options.max_side) as derainer,
+            open_derainer(
+                options.backend, options.backend_options, options.max_side, fast_scale=options.fast_scale, gate=gate
+            ) as derainer,
             BagWriter(job.output_bag) as writer,
         ):
             evaluator = _BagEvaluator(options, (derainer, detector, brisque), writer, progress, reader.start_time)

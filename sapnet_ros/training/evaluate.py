@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging
+from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging, rain_gate
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.metrics import Quality, image_quality, mean_quality
@@ -41,7 +41,7 @@ def evaluate_pairs(derainer: Derainer, pairs: list[Pair], progress: bool = False
     results = []
     for pair in tqdm(pairs, unit="img", file=sys.stderr, disable=not progress):
         rainy, clean = read_pair(pair)  # as stored: BGR(A) or grey, uint8/uint16
-        derained = derainer.run(rainy, order="bgr")
+        derained = derainer.run(rainy, order="bgr", stream=pair.name)
         results.append(
             PairResult(
                 pair.name,
@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         pairs = load_pairs(args.data)
-        with open_derainer(args.backend, backend_options(args), args.max_side) as derainer:
+        gate = rain_gate(args)
+        with open_derainer(
+            args.backend, backend_options(args), args.max_side, fast_scale=args.fast_scale, gate=gate
+        ) as derainer:
             results = evaluate_pairs(derainer, pairs, progress=len(pairs) > 1)
             info = derainer.backend.info
     except SapnetError as err:

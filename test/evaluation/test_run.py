@@ -7,7 +7,12 @@ import pytest
 from sapnet_ros.bags import BagWriter, header, image_message, open_bag
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.errors import BagError
+from sapnet_ros.evaluation.records import summarize
+from sapnet_ros.evaluation.report import Table, build
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, derained_topic_for, evaluate_bag
+from sapnet_ros.metrics import flicker
+from sapnet_ros.photos import still_scene
+from sapnet_ros.synth import LIGHT, RainSynthesizer
 
 from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
 
@@ -60,3 +65,31 @@ def test_frames_without_ground_truth_are_kept_without_psnr(tmp_path: Path) -> No
     assert [bool(r.quality) for r in result.records] == [True, False]
     assert result.records[0].quality["rainy"].psnr_rgb == float("inf")  # the "rainy" frame was its own twin
     assert result.skipped == {"PSNR/SSIM of frames without a ground-truth frame within 1 ms": 1}
+
+
+def test_rain_gate_leaves_dry_drives_untouched_and_derains_rainy_ones(tmp_path: Path) -> None:
+    clean = still_scene("coffee", 320, 240)
+    drives = {"dry": [clean, clean], "wet": [RainSynthesizer(LIGHT, seed=1).apply(clean, i) for i in range(2)]}
+    options = EvalOptions(IMAGE, backend="onnxruntime", max_side=64, rain_gate=True, detector="none", thumbnails=0)
+    for name, frames in drives.items():
+        with BagWriter(tmp_path / name) as writer:
+            for i, frame in enumerate(frames):
+                writer.write(IMAGE, image_message(frame, "rgb8", header(i * 10**8, "cam")))
+        evaluate_bag(BagJob(name, tmp_path / name, tmp_path / f"{name}_out"), options)
+        for sent, derained in zip(frames, _derained(tmp_path / f"{name}_out"), strict=True):
+            assert np.array_equal(sent, derained) == (name == "dry"), name
+
+
+def test_each_frame_records_its_change_from_the_previous_one(drive: Drive, tmp_path: Path) -> None:
+    options = EvalOptions(IMAGE, backend="onnxruntime", detector="none", thumbnails=0)
+    result = evaluate_bag(BagJob("flicker", drive.path, tmp_path / "out"), options)
+    derained = _derained(tmp_path / "out")
+    assert result.records[0].change == {}
+    assert result.records[1].change == {
+        "rainy": flicker(drive.rainy[:2]),
+        "derained": flicker(derained[:2]),
+    }
+    summary = summarize(result.records)["flicker"]
+    assert summary["frames"] == 2 and summary["rainy"] == np.mean([r.change["rainy"] for r in result.records[1:]])
+    blocks = [b for b in build([result], [], {"flicker": "flicker"}) if isinstance(b, Table)]
+    assert any(table.header[0] == "temporal stability" for table in blocks)

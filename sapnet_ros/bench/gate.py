@@ -1,0 +1,95 @@
+"""What the rain gate costs per frame, against what it saves.
+
+For a frame of ``width`` x ``height`` (the shipped sample photo) it times the
+rain estimator (tiles, grey, the CNN on ONNX Runtime with one thread) and one
+Derainer run on the chosen backend, both after a warm-up. While the gate is
+closed a frame costs the estimate alone; while it is open, the estimate on
+top of inference.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sapnet_ros.backends import BackendOptions
+from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench.plumbing import sample_frame
+from sapnet_ros.derainer import open_derainer
+from sapnet_ros.rain_estimator import RainEstimator
+
+
+@dataclass(frozen=True)
+class GateCostResult:
+    """Median milliseconds per frame of the rain estimate and of inference."""
+
+    width: int
+    height: int
+    backend: str
+    device: str
+    estimate_ms: float
+    inference_ms: float
+
+    @property
+    def estimate_percent(self) -> float:
+        """The estimate as a share of inference: the gate's price on a rainy frame."""
+        return 100.0 * self.estimate_ms / self.inference_ms
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self) | {"estimate_percent": self.estimate_percent}
+
+
+def measure_gate_cost(
+    backend: str = "auto",
+    options: BackendOptions | None = None,
+    width: int = 640,
+    height: int = 480,
+    repeats: int = 50,
+    derain_repeats: int = 1,
+) -> GateCostResult:
+    """Time the rain estimate ``repeats`` times and Derainer.run ``derain_repeats`` times on one frame."""
+    frame = sample_frame(width, height)
+    estimator = RainEstimator()
+    estimator.level(frame, "bgr")  # warm-up
+    estimates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        estimator.level(frame, "bgr")
+        estimates.append((time.perf_counter() - started) * 1e3)
+    with open_derainer(backend, options) as derainer:
+        derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
+        inference = []
+        for _ in range(derain_repeats):
+            derainer.run(frame, "bgr")
+            inference.append(derainer.last_timing.inference_ms)
+        info = derainer.backend.info
+    return GateCostResult(
+        width=width,
+        height=height,
+        backend=info.name,
+        device=info.device,
+        estimate_ms=statistics.median(estimates),
+        inference_ms=statistics.median(inference),
+    )
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """``sapnet-bench`` section: the rain estimate against inference at each size asked for."""
+    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    return {
+        "sizes": [
+            measure_gate_cost("auto", options, width, height, derain_repeats=config.repeats).as_dict()
+            for height, width in config.sizes
+        ]
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [
+        [f"{r['width']}x{r['height']}", f"{r['estimate_ms']:.2f}", f"{r['inference_ms']:.0f}",
+         f"{r['estimate_percent']:.3f}%"]
+        for r in result["sizes"]
+    ]  # fmt: skip
+    return table(["size", "rain estimate ms", "inference ms", "estimate / inference"], rows)
