@@ -57,6 +57,13 @@ def ort_backend() -> Iterator[BackendBase]:
 
 
 @pytest.fixture(scope="session")
+def node_backend() -> Iterator[BackendBase]:
+    """What derain_node and sapnet-derain run by default on this machine's CPU: onnxruntime, precision auto."""
+    with create_backend("onnxruntime", BackendOptions(precision="auto", device="cpu")) as backend:
+        yield backend  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
 def torch_sample_output(torch_backend: BackendBase, sample_batch: np.ndarray) -> np.ndarray:
     """PyTorch fp32 output on the sample: float32 (1, 3, H, W)."""
     return torch_backend.infer(sample_batch)

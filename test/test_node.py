@@ -58,9 +58,9 @@ def live() -> Iterator[Live]:
 
 
 @pytest.fixture(scope="module")
-def offline(ort_backend: BackendBase) -> Derainer:
+def offline(node_backend: BackendBase) -> Derainer:
     """What sapnet-derain computes: the Derainer on the same backend."""
-    return Derainer(ort_backend)
+    return Derainer(node_backend)
 
 
 def random_layout(encoding: str, seed: int) -> np.ndarray:

@@ -66,7 +66,7 @@ def stamps(inbox: Inbox, first: int, last: int) -> list[int]:
 
 
 def test_waiting_frames_of_all_cameras_go_through_one_call_and_equal_single_camera_output(
-    rig: Rig, ort_backend: BackendBase
+    rig: Rig, node_backend: BackendBase
 ) -> None:
     assert rig.node.derainer is not None
     counting = CountingBackend(rig.node.derainer.backend)  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ def test_waiting_frames_of_all_cameras_go_through_one_call_and_equal_single_came
     sent = {camera: frame(10 + index) for index, camera in enumerate(CAMERAS)}
     for camera, array in sent.items():
         rig.images[camera].publish(image_msg(array, "rgb8", 100, frame_id=camera))
-    single = Derainer(ort_backend)  # what a node serving one camera computes
+    single = Derainer(node_backend)  # what a node serving one camera computes
     for camera, array in sent.items():
         out = rig.derained[camera].with_stamp(100)
         assert out.header.frame_id == camera  # no camera gets another's frame
@@ -116,14 +116,14 @@ def gated() -> Iterator[Rig]:
     harness.graph.close()
 
 
-def test_the_gate_passes_dry_cameras_through_and_derains_rainy_ones(gated: Rig, ort_backend: BackendBase) -> None:
+def test_the_gate_passes_dry_cameras_through_and_derains_rainy_ones(gated: Rig, node_backend: BackendBase) -> None:
     clean = cv2.resize(load_photo("chelsea"), (320, 240), interpolation=cv2.INTER_AREA)
     rainy = RainSynthesizer(LIGHT, seed=5).apply(clean)
     gated.images["dry"].publish(image_msg(clean, "rgb8", 300))
     gated.images["wet"].publish(image_msg(rainy, "rgb8", 300))
     np.testing.assert_array_equal(image_to_array(gated.derained["dry"].with_stamp(300)).array, clean)
     derained = image_to_array(gated.derained["wet"].with_stamp(300)).array
-    np.testing.assert_array_equal(derained, Derainer(ort_backend).run(rainy, "rgb"))
+    np.testing.assert_array_equal(derained, Derainer(node_backend).run(rainy, "rgb"))
     assert wait_for(lambda: len(gated.levels["dry"].snapshot()) == len(gated.levels["wet"].snapshot()) == 1)
     assert gated.levels["dry"].snapshot()[0].data < 0.3 < 0.6 < gated.levels["wet"].snapshot()[0].data
     assert wait_for(lambda: gated.camera_status("wet").get("rain gate") == "open")

@@ -61,7 +61,7 @@ def frame(sec: int) -> Image:
     return image_msg(np.random.default_rng(sec).integers(0, 256, (24, 32, 3), dtype=np.uint8), "rgb8", sec)
 
 
-def test_transitions_load_serve_stop_free_and_reload(managed: Managed, ort_backend: BackendBase) -> None:
+def test_transitions_load_serve_stop_free_and_reload(managed: Managed, node_backend: BackendBase) -> None:
     node = managed.node
     assert managed.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert node.derainer is None and managed.images.get_subscription_count() == 0
@@ -101,7 +101,7 @@ def test_transitions_load_serve_stop_free_and_reload(managed: Managed, ort_backe
     managed.compressed.publish(sent)
     out = managed.derained.with_stamp(3)
     assert out.encoding == "bgr8"
-    expected = Derainer(ort_backend).run(compressed_to_array(sent).array, "bgr")
+    expected = Derainer(node_backend).run(compressed_to_array(sent).array, "bgr")
     np.testing.assert_array_equal(image_to_array(out).array, expected)
 
 

@@ -41,7 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     log.close()
 
 
-def test_replay_records_the_derained_stream(node: NodeProcess, tmp_path: Path, ort_backend: BackendBase) -> None:
+def test_replay_records_the_derained_stream(node: NodeProcess, tmp_path: Path, node_backend: BackendBase) -> None:
     images = write_camera_bag(tmp_path / "camera", NAMESPACE)
     summary = replay(tmp_path / "camera", tmp_path / "derained")
     assert summary.source == f"/{NAMESPACE}/image_raw" and summary.derained == f"/{NAMESPACE}/image_derained"
@@ -55,7 +55,7 @@ def test_replay_records_the_derained_stream(node: NodeProcess, tmp_path: Path, o
         recorded = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=connections)]
         assert len(connections_for(reader, f"{summary.derained}/camera_info", ("sensor_msgs/msg/CameraInfo",))) == 1
     assert stamp_ns(recorded[-1]) == START + (FRAMES - 1) * 100_000_000  # the last frame, answered
-    offline = Derainer(ort_backend)
+    offline = Derainer(node_backend)
     for msg in recorded:
         index = (stamp_ns(msg) - START) // 100_000_000
         np.testing.assert_array_equal(image_to_array(msg).array, offline.run(images[index], "rgb"))
