@@ -23,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from sapnet_ros.conversions import ENCODINGS
 
 WAIT_S = 60.0  # generous: the machine is shared and CPU inference is slow
+RESEND_S = 2.0
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
@@ -49,13 +50,22 @@ class Inbox:
         with self._lock:
             return list(self.messages)
 
-    def with_stamp(self, sec: int, timeout: float = WAIT_S) -> Any:
-        """The first message stamped ``sec``; fails the test if none comes in time."""
+    def with_stamp(self, sec: int, timeout: float = WAIT_S, resend: Callable[[], None] | None = None) -> Any:
+        """The first message stamped ``sec``; fails the test if none comes in time.
+
+        ``resend`` is called every RESEND_S until then: a subscriber in another
+        process may see a publisher's first samples before it has matched it.
+        """
 
         def find() -> Any:
             return next((m for m in self.snapshot() if m.header.stamp.sec == sec), None)
 
-        assert wait_for(lambda: find() is not None, timeout), f"no message stamped {sec} within {timeout} s"
+        deadline = time.monotonic() + timeout
+        while find() is None and time.monotonic() < deadline:
+            if resend is not None:
+                resend()
+            wait_for(lambda: find() is not None, min(RESEND_S, max(0.0, deadline - time.monotonic())))
+        assert find() is not None, f"no message stamped {sec} within {timeout} s"
         return find()
 
 
