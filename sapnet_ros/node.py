@@ -93,10 +93,9 @@ class DerainNode(LifecycleNode):
         self.stats = FrameStats(time.monotonic())  # all cameras together
         self.cameras: dict[str, Camera] = {}
         self.derainer: Derainer | None = None
-        self._configured = False
         self._active = False
         self._resources = ExitStack()  # the loaded backend
-        self._worker: FrameWorker[Frame] | None = None
+        self._worker: FrameWorker[Frame] | None = None  # set while configured
         self._diagnostics: Publisher[Any] | None = None
         self._diagnostics_timer: Timer | None = None
         self._throttle = Throttle(WARN_PERIOD_S)
@@ -122,7 +121,7 @@ class DerainNode(LifecycleNode):
             if parameter.name not in SPECS or parameter.type_ == Parameter.Type.NOT_SET:
                 continue  # use_sim_time and other parameters rclpy owns; a list declared empty
             reason = check(parameter.name, parameter.value)
-            if reason is None and self._configured and not SPECS[parameter.name].live:
+            if reason is None and self._worker is not None and not SPECS[parameter.name].live:
                 reason = f"{parameter.name} is read at configure: deactivate and clean up the node first"
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
@@ -160,7 +159,6 @@ class DerainNode(LifecycleNode):
             self._process, self._on_worker_error, lambda: self.config.max_rate_hz, "derain", config.max_batch
         )
         self._worker.start()
-        self._configured = True
         return super().on_configure(state)
 
     @staticmethod
@@ -224,7 +222,6 @@ class DerainNode(LifecycleNode):
             self._diagnostics = None
         self.derainer = None
         self._resources.close()
-        self._configured = False
 
     def close(self) -> None:
         """Release the model and threads, then the node (safe after rclpy shutdown)."""
