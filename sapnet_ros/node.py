@@ -63,7 +63,6 @@ class Frame:
     """A received message on its way to the worker."""
 
     msg: Any
-    compressed: bool
     camera: Camera
     received: float  # time.monotonic() at the callback
 
@@ -230,8 +229,8 @@ class DerainNode(LifecycleNode):
         self.destroy_node()
 
     # frames
-    def _receive(self, camera: Camera, msg: Any, compressed: bool) -> None:
-        frame = Frame(msg, compressed, camera, time.monotonic())
+    def _receive(self, camera: Camera, msg: Any) -> None:
+        frame = Frame(msg, camera, time.monotonic())
         camera.stats.received(frame.received)
         if self._worker is not None and self._worker.offer(frame, camera.name) is not None:
             camera.stats.dropped("superseded")
@@ -242,7 +241,7 @@ class DerainNode(LifecycleNode):
         decoded, valid = [], []
         for frame in frames:
             try:
-                decoded.append(decode(frame.msg, frame.compressed))
+                decoded.append(decode(frame.msg, frame.camera.compressed))
                 valid.append(frame)
             except ImageFormatError as err:
                 frame.camera.stats.dropped("invalid")

@@ -27,7 +27,7 @@ from sapnet_ros.pipeline import DerainedFrame, ImageFiller, StampCache, compress
 from sapnet_ros.rain_gate import GateDecision
 from sapnet_ros.stats import FrameStats
 
-Receive = Callable[["Camera", Any, bool], None]  # (camera, message, compressed)
+Receive = Callable[["Camera", Any], None]  # (camera, message)
 
 
 def qos(reliability: str, depth: int) -> QoSProfile:
@@ -52,6 +52,7 @@ class Camera:
         self.stats = FrameStats(time.monotonic(), parent=totals)
         self.camera_infos: StampCache[CameraInfo] = StampCache()
         self.last_rain: GateDecision | None = None
+        self.compressed = config.input_transport == "compressed"  # the input is image/compressed
         self.source = ""  # the resolved input topic, once subscribed
         self._filler = ImageFiller()
         self._output = Image(check_fields=True)  # keeps the filler's buffer by reference
@@ -81,13 +82,11 @@ class Camera:
             info = self.node.create_subscription(CameraInfo, self.topic("camera_info"), self._on_info, info_qos)
             self._inputs.append(info)
         input_qos = qos(config.input_reliability, config.input_depth)
-        if config.input_transport == "raw":
-            on_image = lambda msg: receive(self, msg, False)  # noqa: E731
-            source = self.node.create_subscription(Image, self.topic("image"), on_image, input_qos)
+        if self.compressed:
+            msg_type, topic = CompressedImage, f"{self.node.resolve_topic_name(self.topic('image'))}/compressed"
         else:
-            topic = f"{self.node.resolve_topic_name(self.topic('image'))}/compressed"
-            on_compressed = lambda msg: receive(self, msg, True)  # noqa: E731
-            source = self.node.create_subscription(CompressedImage, topic, on_compressed, input_qos)
+            msg_type, topic = Image, self.topic("image")
+        source = self.node.create_subscription(msg_type, topic, lambda msg: receive(self, msg), input_qos)
         self._inputs.append(source)
         self.source = source.topic_name
 
