@@ -6,8 +6,10 @@
          several cameras with equal size and colour order share one call)
       -> Image fields (a reused buffer) and, optionally, CompressedImage bytes
 
-The node, the replay tool and the plumbing benchmark all go through these
-functions, so a frame is handled the same way wherever it comes from.
+The node runs every frame through these functions; the plumbing benchmark
+times the same ``ImageFiller`` and ``compressed_payload``, and the bag
+evaluation encodes with ``compressed_payload`` too, so a derained frame leaves
+the same way wherever it was made.
 """
 
 from __future__ import annotations
@@ -91,17 +93,6 @@ def derain_decoded(derainer: Derainer, frames: Sequence[Decoded], streams: Seque
             encoding = frames[index].output_encoding
             results[index] = DerainedFrame(derained, order, encoding, derainer.last_timing, decision)
     return [results[index] for index in range(len(frames))]
-
-
-def derain_message(
-    derainer: Derainer, msg: ImageFields | CompressedFields, compressed: bool, stream: Hashable = ""
-) -> DerainedFrame:
-    """Decode ``msg`` (of ``stream``), derain it and say how to publish the result.
-
-    Raises:
-        ImageFormatError: the message cannot be decoded.
-    """
-    return derain_decoded(derainer, [decode(msg, compressed)], [stream])[0]
 
 
 class ImageFiller:

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,6 @@ class ReplaySummary:
     @property
     def dropped(self) -> int:
         return self.frames_in - self.frames_out
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self) | {"dropped": self.dropped}
 
     def report(self) -> str:
         rate = self.frames_in / self.duration_s if self.duration_s > 0 else 0.0

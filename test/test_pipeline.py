@@ -17,23 +17,24 @@ from sapnet_ros.pipeline import (
     ImageFiller,
     StampCache,
     compressed_payload,
+    decode,
     derain_decoded,
-    derain_message,
     stamp_of,
 )
 
 STORE = get_typestore(Stores.ROS2_KILTED)
 
 
-def test_derain_message_matches_the_derainer_for_raw_and_compressed(ort_backend: BackendBase) -> None:
+def test_a_decoded_message_derains_as_the_derainer_does_for_raw_and_compressed(ort_backend: BackendBase) -> None:
     derainer = Derainer(ort_backend)
     rgb = tiny_rgb()
-    frame = derain_message(derainer, image_message(rgb, "rgb8", header(1, "cam")), compressed=False)
+    raw = image_message(rgb, "rgb8", header(1, "cam"))
+    frame = derain_decoded(derainer, [decode(raw, compressed=False)], [""])[0]
     assert (frame.order, frame.encoding) == ("rgb", "rgb8") and frame.timing.inference_ms > 0
     np.testing.assert_array_equal(frame.array, derainer.run(rgb, "rgb"))
     png = cv2.imencode(".png", rgb[:, :, ::-1])[1]
     msg = STORE.types["sensor_msgs/msg/CompressedImage"](header=header(1, "cam"), format="png", data=png)
-    frame = derain_message(derainer, msg, compressed=True)
+    frame = derain_decoded(derainer, [decode(msg, compressed=True)], [""])[0]
     assert (frame.order, frame.encoding) == ("bgr", "bgr8")
     np.testing.assert_array_equal(frame.array, derainer.run(rgb[:, :, ::-1].copy(), "bgr"))
 
