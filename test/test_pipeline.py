@@ -5,11 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from conftest import CountingBackend, tiny_rgb
-from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import Image
 
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.bags import header, image_message
+from sapnet_ros.bags import compressed_message, header, image_message
 from sapnet_ros.conversions import Decoded, image_to_array
 from sapnet_ros.derainer import Derainer
 from sapnet_ros.pipeline import (
@@ -22,8 +21,6 @@ from sapnet_ros.pipeline import (
     stamp_of,
 )
 
-STORE = get_typestore(Stores.ROS2_KILTED)
-
 
 def test_a_decoded_message_derains_as_the_derainer_does_for_raw_and_compressed(ort_backend: BackendBase) -> None:
     derainer = Derainer(ort_backend)
@@ -33,7 +30,7 @@ def test_a_decoded_message_derains_as_the_derainer_does_for_raw_and_compressed(o
     assert (frame.order, frame.encoding) == ("rgb", "rgb8") and frame.timing.inference_ms > 0
     np.testing.assert_array_equal(frame.array, derainer.run(rgb, "rgb"))
     png = cv2.imencode(".png", rgb[:, :, ::-1])[1]
-    msg = STORE.types["sensor_msgs/msg/CompressedImage"](header=header(1, "cam"), format="png", data=png)
+    msg = compressed_message("png", png.tobytes(), header(1, "cam"))
     frame = derain_decoded(derainer, [decode(msg, compressed=True)], [""])[0]
     assert (frame.order, frame.encoding) == ("bgr", "bgr8")
     np.testing.assert_array_equal(frame.array, derainer.run(rgb[:, :, ::-1].copy(), "bgr"))
