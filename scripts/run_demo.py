@@ -13,6 +13,7 @@ and ``ros2 bag play sapnet_ros/data/demo_rain``.
 
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import cv2
@@ -21,22 +22,24 @@ import numpy as np
 from sapnet_ros import resources
 from sapnet_ros.bags import connections_for, open_bag, stamp_ns
 from sapnet_ros.conversions import image_to_array
+from sapnet_ros.images import to_bgr8
 from sapnet_ros.node_process import NodeProcess
 from sapnet_ros.replay import replay
 
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 
 
-def frames_by_stamp(bag: Path, topic: str) -> dict[int, np.ndarray]:
-    """Header stamp -> uint8 (H, W, 3) BGR of every frame on ``topic``."""
+def frames_by_stamp(bag: Path, topic: str, stamps: Collection[int] | None = None) -> dict[int, np.ndarray]:
+    """Header stamp -> uint8 BGR of every frame on ``topic``, or of those stamped ``stamps`` (decoding only those)."""
     with open_bag(bag) as reader:
         connections = connections_for(reader, topic)
         frames = {}
         for connection, _, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, connection.msgtype)
-            decoded = image_to_array(msg)
-            bgr = decoded.array[:, :, ::-1] if decoded.order == "rgb" else decoded.array
-            frames[stamp_ns(msg)] = np.ascontiguousarray(bgr)
+            stamp = stamp_ns(msg)
+            if stamps is None or stamp in stamps:
+                decoded = image_to_array(msg)
+                frames[stamp] = to_bgr8(decoded.array, decoded.order)
     return frames
 
 
@@ -52,7 +55,7 @@ def main() -> int:
     derained = frames_by_stamp(recording, summary.derained)
     if derained:
         stamp = max(derained)
-        rainy = frames_by_stamp(resources.demo_bag(), summary.source)[stamp]
+        rainy = frames_by_stamp(resources.demo_bag(), summary.source, {stamp})[stamp]
         figure = OUTPUT / "demo_before_after.png"
         cv2.imwrite(str(figure), np.hstack([rainy, np.full((rainy.shape[0], 4, 3), 255, np.uint8), derained[stamp]]))
         print(f"last frame, rainy | derained: {figure}")
