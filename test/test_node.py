@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from conftest import tiny_rgb
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
@@ -195,7 +196,7 @@ def test_parameters_are_validated_through_the_parameter_service(live: Live) -> N
 def test_parameters_are_served_while_a_frame_is_in_flight(live: Live) -> None:
     client = AsyncParameterClient(live.graph.probe, f"{NS}/derain")
     assert client.wait_for_services(timeout_sec=30)
-    big = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # about a second on a CPU
+    big = tiny_rgb(120, 160)  # about a second on a CPU
     live.send(image_msg(big, "rgb8", 600))
     assert wait_for(lambda: live.node._worker.busy)
     future = client.set_parameters([Parameter("jpeg_quality", value=80)])

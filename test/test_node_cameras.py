@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
-from conftest import CountingBackend
+from conftest import CountingBackend, tiny_rgb
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
@@ -57,10 +57,6 @@ def rig() -> Iterator[Rig]:
     harness.graph.close()
 
 
-def frame(seed: int, height: int = 24, width: int = 32) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
 def stamps(inbox: Inbox, first: int, last: int) -> list[int]:
     return [m.header.stamp.sec for m in inbox.snapshot() if first <= m.header.stamp.sec <= last]
 
@@ -71,9 +67,9 @@ def test_waiting_frames_of_all_cameras_go_through_one_call_and_equal_single_came
     assert rig.node.derainer is not None
     counting = CountingBackend(rig.node.derainer.backend)  # type: ignore[arg-type]
     rig.node.derainer.backend = counting  # type: ignore[assignment]
-    rig.images["cam0"].publish(image_msg(frame(0, 120, 160), "rgb8", 99))  # keeps the worker busy a while
+    rig.images["cam0"].publish(image_msg(tiny_rgb(120, 160), "rgb8", 99))  # keeps the worker busy a while
     assert wait_for(lambda: rig.node._worker is not None and rig.node._worker.busy)
-    sent = {camera: frame(10 + index) for index, camera in enumerate(CAMERAS)}
+    sent = {camera: tiny_rgb(24, 32, seed=10 + index) for index, camera in enumerate(CAMERAS)}
     for camera, array in sent.items():
         rig.images[camera].publish(image_msg(array, "rgb8", 100, frame_id=camera))
     single = Derainer(node_backend)  # what a node serving one camera computes
@@ -90,7 +86,7 @@ def test_no_camera_starves_when_frames_come_faster_than_inference(rig: Rig) -> N
     last = 200 + 59
     for index in range(60):  # 20 Hz per camera for 3 s, several times what inference keeps up with
         for camera in CAMERAS:  # cam0 always first: a first-come order would serve it more often
-            rig.images[camera].publish(image_msg(frame(index, 48, 64), "bgr8", 200 + index))
+            rig.images[camera].publish(image_msg(tiny_rgb(48, 64, seed=index), "bgr8", 200 + index))
         time.sleep(0.05)
     for camera in CAMERAS:
         rig.derained[camera].with_stamp(last)  # every camera's newest frame is derained

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from conftest import tiny_rgb
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Log
@@ -58,7 +59,7 @@ def managed() -> Iterator[Managed]:
 
 
 def frame(sec: int) -> Image:
-    return image_msg(np.random.default_rng(sec).integers(0, 256, (24, 32, 3), dtype=np.uint8), "rgb8", sec)
+    return image_msg(tiny_rgb(24, 32, seed=sec), "rgb8", sec)
 
 
 def test_transitions_load_serve_stop_free_and_reload(managed: Managed, node_backend: BackendBase) -> None:

@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from conftest import tiny_rgb
 from ros_graph import Graph, camera_info_msg, image_msg, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32
@@ -108,7 +108,7 @@ def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
         with NodeProcess(LaunchArguments(namespace=namespace), log=log) as node:
             subscribed = (images.get_subscription_count, infos.get_subscription_count)
             assert wait_for(lambda: all(count() > 0 for count in subscribed) or node.returncode is not None)
-            rgb = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+            rgb = tiny_rgb(24, 32)
             info, image = camera_info_msg(7, 32, 24), image_msg(rgb, "rgb8", 7)
             out = derained.with_stamp(7, resend=lambda: (infos.publish(info), images.publish(image)))
             assert derained_infos.with_stamp(7).width == 32
@@ -137,7 +137,7 @@ def test_launched_av_profile_serves_a_camera_list_with_the_rain_gate(tmp_path: P
         with NodeProcess(arguments, log=log) as node:
             assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in images.values()))
             for index, camera in enumerate(cameras):
-                rgb = np.random.default_rng(index).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+                rgb = tiny_rgb(24, 32, seed=index)
                 image = image_msg(rgb, "rgb8", 9, frame_id=camera)
                 assert (
                     derained[camera].with_stamp(9, resend=partial(images[camera].publish, image)).header.frame_id

@@ -23,7 +23,7 @@ def test_tiles_spread_over_the_frame_at_its_own_resolution() -> None:
     origins = tile_origins(480, 640)
     assert len(origins) == GRID[0] * GRID[1] and origins[0] == (0, 0) and origins[-1] == (480 - TILE, 640 - TILE)
     assert tile_origins(40, 50) == [(0, 0)]  # smaller than a tile: the whole frame, once
-    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    photo = tiny_rgb(480, 640)
     tiles = grey_tiles(photo, "rgb")
     assert tiles.shape == (12, 1, TILE, TILE) and tiles.dtype == np.float32
     np.testing.assert_allclose(tiles.mean(axis=(2, 3)), 0, atol=1e-5)

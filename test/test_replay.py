@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_rgb
 
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.bags import BagWriter, camera_info_message, connections_for, header, image_message, open_bag, stamp_ns
@@ -24,7 +25,7 @@ FRAMES = 6
 
 def write_camera_bag(path: Path, namespace: str, frames: int = FRAMES, rate_hz: float = 10.0) -> list[np.ndarray]:
     """A tiny camera recording (24x32 rgb8 + camera_info); returns the frames."""
-    images = [np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8) for i in range(frames)]
+    images = [tiny_rgb(24, 32, seed=i) for i in range(frames)]
     with BagWriter(path) as writer:
         for index, image in enumerate(images):
             msg_header = header(START + round(index * 1e9 / rate_hz), "cam")
