@@ -133,12 +133,13 @@ class Recorder:
             return stamp in self.frames and (not camera_info or stamp in self.camera_infos)
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
+def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = POLL_S) -> bool:
+    """Poll ``condition`` every ``poll_s`` until it holds; False if it still fails after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
             return False
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
     return True
 
 
@@ -210,11 +211,11 @@ def _play(
         node.create_subscription(message_class(kind), name, recorder.callback(name, kind), depth, raw=True)
         for name, kind in outputs.items()
     ]
-    if not _wait(lambda: publishers[source].get_subscription_count() > 0, wait_s):
+    if not wait_for(lambda: publishers[source].get_subscription_count() > 0, wait_s):
         raise SapnetError(
             f"nobody subscribed to {source} within {wait_s:.0f} s: is derain_node running, remapped to it?"
         )
-    if not _wait(lambda: recordings[0].get_publisher_count() > 0, wait_s):
+    if not wait_for(lambda: recordings[0].get_publisher_count() > 0, wait_s):
         raise SapnetError(f"nobody publishes {recorder.derained} within {wait_s:.0f} s; use --derained-topic")
     has_camera_info = any(c.msgtype == CAMERA_INFO for c in connections)
     sent: dict[int, float] = {}  # header stamp ns -> time.monotonic() of publishing
@@ -233,7 +234,7 @@ def _play(
                 publishers[connection.topic].publish(bytes(data))
             duration = time.monotonic() - started
             last = max(sent, default=None)
-            answered = last is not None and _wait(lambda: recorder.answered(last, has_camera_info), timeout_s)
+            answered = last is not None and wait_for(lambda: recorder.answered(last, has_camera_info), timeout_s)
         finally:
             recorder.attach(None)
     latency = LatencyWindow(size=max(1, len(sent)))

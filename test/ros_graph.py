@@ -20,19 +20,17 @@ from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 
+from sapnet_ros import replay
 from sapnet_ros.conversions import ENCODINGS
 
 WAIT_S = 60.0  # generous: the machine is shared and CPU inference is slow
 RESEND_S = 2.0
+POLL_S = 0.02
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    """``replay.wait_for`` with the tests' generous default timeout and a quicker poll."""
+    return replay.wait_for(condition, timeout, POLL_S)
 
 
 class Inbox:
