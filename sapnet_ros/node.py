@@ -185,13 +185,11 @@ class DerainNode(LifecycleNode):
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._deactivate()
         self._cleanup()
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().error(f"error in lifecycle transition from {state.label}: releasing everything")
-        self._deactivate()
         self._cleanup()
         return SUCCESS
 
@@ -206,7 +204,8 @@ class DerainNode(LifecycleNode):
             self.derainer.gate.reset()  # a camera coming back starts without stale rain history
 
     def _cleanup(self) -> None:
-        """Stop the worker (after its frames in flight), then free the model and the publishers."""
+        """Deactivate (harmless if inactive), stop the worker after its frames in flight, free model and publishers."""
+        self._deactivate()
         if self._worker is not None and not self._worker.stop(STOP_TIMEOUT_S):
             self.get_logger().error(f"frames are still in flight after {STOP_TIMEOUT_S:.0f} s; freeing anyway")
         self._worker = None
@@ -224,7 +223,6 @@ class DerainNode(LifecycleNode):
 
     def close(self) -> None:
         """Release the model and threads, then the node (safe after rclpy shutdown)."""
-        self._deactivate()
         self._cleanup()
         self.destroy_node()
 
