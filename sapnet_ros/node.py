@@ -274,7 +274,7 @@ class DerainNode(LifecycleNode):
             output = camera.image.topic_name
             extras = [f"{output}/camera_info"] if "camera_info" in camera.outputs else []
             extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
-            extras += [camera.node.resolve_topic_name(camera.topic("rain_level"))] if config.rain_gate_enabled else []
+            extras += [camera.outputs["rain_level"].topic_name] if "rain_level" in camera.outputs else []
             streams.append(
                 f"{camera.source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
                 f"[{config.output_reliability}, depth {config.output_depth}]"
