@@ -27,7 +27,6 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -166,8 +165,7 @@ class DerainNode(LifecycleNode):
         settings = config.gate_settings()
         if settings is None:
             return None
-        model = Path(config.rain_gate_model).expanduser() if config.rain_gate_model else None
-        return RainGate(RainEstimator(model), settings)
+        return RainGate(RainEstimator(config.rain_gate_model_path()), settings)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         for camera in self.cameras.values():

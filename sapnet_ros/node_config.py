@@ -52,6 +52,11 @@ def _param(default: ParameterValue | tuple[str, ...], description: str, **spec: 
     return field(default=default, metadata={"spec": ParameterSpec(description, **spec)})
 
 
+def _optional_path(value: str) -> Path | None:
+    """A file parameter as a path (``~`` expanded); None for empty, which means the default file."""
+    return Path(value).expanduser() if value else None
+
+
 def parameter_name(field_name: str) -> str:
     """The ROS name of a config field: ``rain_gate_enabled`` -> ``rain_gate.enabled``."""
     group = next((g for g in GROUPS if field_name.startswith(f"{g}_")), None)
@@ -155,15 +160,19 @@ class NodeConfig:
             fade_frames=self.rain_gate_fade_frames,
         )
 
+    def rain_gate_model_path(self) -> Path | None:
+        """The rain estimator model to load; None for the shipped one."""
+        return _optional_path(self.rain_gate_model)
+
     def camera_names(self) -> list[str]:
         """The cameras to serve: the configured namespaces, or "" for the single-camera layout."""
         return list(self.cameras) or [""]
 
     def backend_options(self) -> BackendOptions:
         return BackendOptions(
-            weights=Path(self.weights).expanduser() if self.weights else None,
-            onnx=Path(self.onnx).expanduser() if self.onnx else None,
-            engine=Path(self.engine).expanduser() if self.engine else None,
+            weights=_optional_path(self.weights),
+            onnx=_optional_path(self.onnx),
+            engine=_optional_path(self.engine),
             precision=self.precision,
             device=self.device,
             threads=self.threads,
