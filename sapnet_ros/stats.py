@@ -16,6 +16,7 @@ from typing import Literal, get_args
 import numpy as np
 
 DropReason = Literal["superseded", "invalid", "failed", "discarded"]
+DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
 MAX_THROTTLE_KEYS = 1024
 
 
@@ -124,7 +125,7 @@ class FrameStats:
     def __init__(self, now: float, window_s: float = 5.0, parent: FrameStats | None = None) -> None:
         self._parent = parent
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(("received", "published", *get_args(DropReason)), 0)
+        self._counts = dict.fromkeys(("received", "published", *DROP_REASONS), 0)
         self._input = RateMeter(now, window_s)
         self._output = RateMeter(now, window_s)
         self._inference = LatencyWindow()
@@ -139,8 +140,8 @@ class FrameStats:
 
     def dropped(self, reason: DropReason) -> None:
         """Count one frame that will not be published, by reason."""
-        if reason not in get_args(DropReason):
-            raise ValueError(f"unknown drop reason {reason!r}; expected one of {get_args(DropReason)}")
+        if reason not in DROP_REASONS:
+            raise ValueError(f"unknown drop reason {reason!r}; expected one of {DROP_REASONS}")
         with self._lock:
             self._counts[reason] += 1
         if self._parent is not None:
