@@ -14,7 +14,7 @@ from typing import Any
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
 from sapnet_ros.bench import BenchConfig, format_size, table
 from sapnet_ros.bench.measure import Variant, compare, measure, quality_inputs
-from sapnet_ros.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB
+from sapnet_ros.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
 
 LOG = logging.getLogger(__name__)
 
@@ -66,13 +66,6 @@ def auto_variant(device: str) -> Variant:
     return Variant(backend.name, backend.precision, device)
 
 
-def quality_holds(quality: dict[str, float]) -> bool:
-    return (
-        quality["gt_loss_db"] <= MAX_GT_LOSS_DB
-        and min(quality["psnr_vs_fp32_db"], quality["sample_psnr_vs_fp32_db"]) >= MIN_PSNR_VS_FP32_DB
-    )
-
-
 def run(config: BenchConfig) -> dict[str, Any]:
     device = resolve_device(config.device)
     variants, skipped = available(candidates(device, config.variants), config.variants)
@@ -86,13 +79,14 @@ def run(config: BenchConfig) -> dict[str, Any]:
     by_label = {row["variant"].label: row for row in rows}
     results = []
     for row in rows:
+        as_metadata = {f"quality_{key}": str(value) for key, value in row["quality"].items()}  # int8 file's keys
         entry = {
             "label": row["variant"].label,
             "backend": row["variant"].backend,
             "precision": row["variant"].precision,
             "device": row["variant"].device,
             "quality": row["quality"],
-            "quality_holds": quality_holds(row["quality"]),
+            "quality_holds": quality_holds(as_metadata),
             "timings": {},
         }
         for size, timing in row["timings"].items():
