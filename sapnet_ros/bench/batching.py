@@ -20,7 +20,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
-from sapnet_ros.bench.plumbing import sample_frame
+from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.derainer import open_derainer
 
 

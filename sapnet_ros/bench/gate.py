@@ -16,7 +16,7 @@ from typing import Any
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
-from sapnet_ros.bench.plumbing import sample_frame
+from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.rain_estimator import RainEstimator
 

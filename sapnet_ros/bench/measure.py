@@ -100,10 +100,20 @@ def time_frames(derainer: Derainer, size: Size, repeats: int, warmup: int) -> Ti
     return Timing(format_size(size), round(median, 1), round(min(times), 1), fps, round(_peak_rss_mib(), 1), repeats)
 
 
+def sample_photo() -> np.ndarray:
+    """The official sample (``SAMPLE``) as stored: uint8 (H, W, 3) BGR."""
+    return read_image(next(path for path in sample_images() if path.name == SAMPLE))
+
+
+def sample_frame(width: int, height: int) -> np.ndarray:
+    """The official sample as uint8 (height, width, 3) BGR, a camera frame for the node benchmarks."""
+    return cv2.resize(sample_photo(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def quality_inputs(size: Size) -> Inputs:
     """The evaluation photo pairs and the official sample (no clean version), all at ``size``."""
     inputs: Inputs = list(photo_pairs(*size))
-    sample = read_image(next(path for path in sample_images() if path.name == SAMPLE))[:, :, ::-1]
+    sample = sample_photo()[:, :, ::-1]
     inputs.append(("sample", cv2.resize(sample, (size[1], size[0]), interpolation=cv2.INTER_AREA), None))
     return inputs
 

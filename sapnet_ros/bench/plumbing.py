@@ -24,20 +24,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
-import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
-from sapnet_ros import resources
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
-from sapnet_ros.images import read_image
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
 
 MATCH_TIMEOUT_S = 30.0
@@ -80,12 +77,6 @@ def _median_ms(step: Callable[[], object], repeats: int) -> float:
         step()
         times.append((time.perf_counter() - started) * 1e3)
     return statistics.median(times)
-
-
-def sample_frame(width: int, height: int) -> np.ndarray:
-    """The shipped sample photo as uint8 (height, width, 3) BGR."""
-    photo = read_image(resources.sample_images()[0])
-    return cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def measure_plumbing(
