@@ -11,6 +11,9 @@ Every figure is measured in the same run as the figures it is compared with.
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sapnet_ros.backends.engine import format_size
@@ -43,6 +46,23 @@ class BenchConfig:
     variants: tuple[str, ...] = ()
 
 
+def elapsed_ms(step: Callable[[], object]) -> float:
+    """Wall milliseconds of one call of ``step``."""
+    started = time.perf_counter()
+    step()
+    return (time.perf_counter() - started) * 1e3
+
+
+def times_ms(step: Callable[[], object], repeats: int) -> list[float]:
+    """Wall milliseconds of ``repeats`` calls of ``step``; warming up is the caller's (it differs per step)."""
+    return [elapsed_ms(step) for _ in range(repeats)]
+
+
+def median_ms(step: Callable[[], object], repeats: int) -> float:
+    """Median wall milliseconds of ``repeats`` calls of ``step``."""
+    return statistics.median(times_ms(step, repeats))
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A Markdown table (readable in a terminal, pasteable into the README)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
@@ -53,4 +73,4 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_SIZES", "BenchConfig", "Size", "format_size", "table"]
+__all__ = ["DEFAULT_SIZES", "BenchConfig", "Size", "elapsed_ms", "format_size", "median_ms", "table", "times_ms"]

@@ -10,12 +10,11 @@ top of inference.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.rain_estimator import RainEstimator
@@ -53,11 +52,7 @@ def measure_gate_cost(
     frame = sample_frame(width, height)
     estimator = RainEstimator()
     estimator.level(frame, "bgr")  # warm-up
-    estimates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        estimator.level(frame, "bgr")
-        estimates.append((time.perf_counter() - started) * 1e3)
+    estimate_ms = median_ms(lambda: estimator.level(frame, "bgr"), repeats)
     with open_derainer(backend, options) as derainer:
         derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
         inference = []
@@ -70,7 +65,7 @@ def measure_gate_cost(
         height=height,
         backend=info.name,
         device=info.device,
-        estimate_ms=statistics.median(estimates),
+        estimate_ms=estimate_ms,
         inference_ms=statistics.median(inference),
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import resource
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import cv2
 import numpy as np
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, Size, format_size
+from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.images import read_image
 from sapnet_ros.metrics import image_quality
@@ -90,11 +89,7 @@ def time_frames(derainer: Derainer, size: Size, repeats: int, warmup: int) -> Ti
     frame = rainy_frame(size)
     for _ in range(warmup):
         derainer.run(frame)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        derainer.run(frame)
-        times.append((time.perf_counter() - started) * 1e3)
+    times = times_ms(lambda: derainer.run(frame), repeats)
     median = float(np.median(times))
     fps = round(1e3 / median, 2)
     return Timing(format_size(size), round(median, 1), round(min(times), 1), fps, round(_peak_rss_mib(), 1), repeats)

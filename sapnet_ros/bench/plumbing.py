@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,7 +30,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
@@ -70,15 +69,6 @@ class PlumbingResult:
         return asdict(self) | {"plumbing_ms": self.plumbing_ms, "overhead_percent": self.overhead_percent}
 
 
-def _median_ms(step: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times)
-
-
 def measure_plumbing(
     backend: str = "auto",
     options: BackendOptions | None = None,
@@ -111,7 +101,7 @@ def measure_plumbing(
         deadline = time.monotonic() + MATCH_TIMEOUT_S
         while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        publish_ms = _median_ms(lambda: publisher.publish(outgoing), repeats)
+        publish_ms = median_ms(lambda: publisher.publish(outgoing), repeats)
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
@@ -120,12 +110,12 @@ def measure_plumbing(
         height=height,
         backend=info.name,
         device=info.device,
-        take_ms=_median_ms(lambda: deserialize_message(serialized, Image), repeats),
-        decode_ms=_median_ms(lambda: image_to_array(incoming), repeats),
-        fill_ms=_median_ms(lambda: filler.fill(outgoing, frame), repeats),
+        take_ms=median_ms(lambda: deserialize_message(serialized, Image), repeats),
+        decode_ms=median_ms(lambda: image_to_array(incoming), repeats),
+        fill_ms=median_ms(lambda: filler.fill(outgoing, frame), repeats),
         publish_ms=publish_ms,
         tensor_ms=statistics.median(t.preprocess_ms + t.postprocess_ms for t in timings),
-        jpeg_ms=_median_ms(lambda: compressed_payload(frame, "jpeg", 90), repeats),
+        jpeg_ms=median_ms(lambda: compressed_payload(frame, "jpeg", 90), repeats),
         inference_ms=statistics.median(t.inference_ms for t in timings),
     )
 
