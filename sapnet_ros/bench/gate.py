@@ -15,7 +15,7 @@ from typing import Any
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
-from sapnet_ros.bench.measure import sample_frame
+from sapnet_ros.bench.measure import derain_timings, sample_frame
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.rain_estimator import RainEstimator
 
@@ -54,11 +54,7 @@ def measure_gate_cost(
     estimator.level(frame, "bgr")  # warm-up
     estimate_ms = median_ms(lambda: estimator.level(frame, "bgr"), repeats)
     with open_derainer(backend, options) as derainer:
-        derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
-        inference = []
-        for _ in range(derain_repeats):
-            derainer.run(frame, "bgr")
-            inference.append(derainer.last_timing.inference_ms)
+        _, timings = derain_timings(derainer, frame, derain_repeats)
         info = derainer.backend.info
     return GateCostResult(
         width=width,
@@ -66,7 +62,7 @@ def measure_gate_cost(
         backend=info.name,
         device=info.device,
         estimate_ms=estimate_ms,
-        inference_ms=statistics.median(inference),
+        inference_ms=statistics.median(t.inference_ms for t in timings),
     )
 
 

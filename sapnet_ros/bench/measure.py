@@ -21,7 +21,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
-from sapnet_ros.derainer import Derainer, open_derainer
+from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.images import read_image
 from sapnet_ros.metrics import image_quality
 from sapnet_ros.resources import sample_images
@@ -103,6 +103,16 @@ def sample_photo() -> np.ndarray:
 def sample_frame(width: int, height: int) -> np.ndarray:
     """The official sample as uint8 (height, width, 3) BGR, a camera frame for the node benchmarks."""
     return cv2.resize(sample_photo(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def derain_timings(derainer: Derainer, frame: np.ndarray, repeats: int) -> tuple[np.ndarray, list[FrameTiming]]:
+    """The Derainer's own timing of ``repeats`` runs on BGR ``frame``, after a warm-up run, and its output."""
+    derained = derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
+    timings = []
+    for _ in range(repeats):
+        derainer.run(frame, "bgr")
+        timings.append(derainer.last_timing)
+    return derained, timings
 
 
 def quality_inputs(size: Size) -> Inputs:

@@ -31,7 +31,7 @@ from sensor_msgs.msg import Image
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
-from sapnet_ros.bench.measure import sample_frame
+from sapnet_ros.bench.measure import derain_timings, sample_frame
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
@@ -84,11 +84,7 @@ def measure_plumbing(
     serialized = serialize_message(incoming)
     filler, outgoing = ImageFiller(), Image(check_fields=True)  # as the node does
     with open_derainer(backend, options) as derainer:
-        derained = derainer.run(image, "bgr")  # warm-up: the first run at a new size allocates
-        timings = []
-        for _ in range(derain_repeats):
-            derainer.run(image, "bgr")
-            timings.append(derainer.last_timing)
+        derained, timings = derain_timings(derainer, image, derain_repeats)
         info = derainer.backend.info
     frame = DerainedFrame(derained, "bgr", "bgr8", derainer.last_timing)
     filler.fill(outgoing, frame)
