@@ -15,8 +15,8 @@ from typing import Any
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
-from sapnet_ros.bench.measure import derain_timings, sample_frame
-from sapnet_ros.derainer import open_derainer
+from sapnet_ros.bench.measure import derain_timings, given_or_opened, sample_frame
+from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.rain_estimator import RainEstimator
 
 
@@ -47,15 +47,22 @@ def measure_gate_cost(
     height: int = 480,
     repeats: int = 50,
     derain_repeats: int = 1,
+    *,
+    derainer: Derainer | None = None,
+    estimator: RainEstimator | None = None,
 ) -> GateCostResult:
-    """Time the rain estimate ``repeats`` times and Derainer.run ``derain_repeats`` times on one frame."""
+    """Time the rain estimate ``repeats`` times and Derainer.run ``derain_repeats`` times on one frame.
+
+    ``derainer`` and ``estimator``, if given, are used instead of new ones (so several sizes load them once);
+    both are still warmed up on this frame's size.
+    """
     frame = sample_frame(width, height)
-    estimator = RainEstimator()
-    estimator.level(frame, "bgr")  # warm-up
-    estimate_ms = median_ms(lambda: estimator.level(frame, "bgr"), repeats)
-    with open_derainer(backend, options) as derainer:
-        _, timings = derain_timings(derainer, frame, derain_repeats)
-        info = derainer.backend.info
+    estimating = RainEstimator() if estimator is None else estimator
+    estimating.level(frame, "bgr")  # warm-up
+    estimate_ms = median_ms(lambda: estimating.level(frame, "bgr"), repeats)
+    with given_or_opened(derainer, backend, options) as deraining:
+        _, timings = derain_timings(deraining, frame, derain_repeats)
+        info = deraining.backend.info
     return GateCostResult(
         width=width,
         height=height,
@@ -69,12 +76,22 @@ def measure_gate_cost(
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the rain estimate against inference at each size asked for."""
     options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
-    return {
-        "sizes": [
-            measure_gate_cost("auto", options, width, height, derain_repeats=config.repeats).as_dict()
-            for height, width in config.sizes
-        ]
-    }
+    estimator = RainEstimator()
+    with open_derainer("auto", options) as derainer:
+        return {
+            "sizes": [
+                measure_gate_cost(
+                    "auto",
+                    options,
+                    width,
+                    height,
+                    derain_repeats=config.repeats,
+                    derainer=derainer,
+                    estimator=estimator,
+                ).as_dict()
+                for height, width in config.sizes
+            ]
+        }
 
 
 def render(result: dict[str, Any]) -> str:

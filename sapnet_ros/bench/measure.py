@@ -13,6 +13,7 @@ import functools
 import multiprocessing
 import resource
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,13 @@ def sample_photo() -> np.ndarray:
 def sample_frame(width: int, height: int) -> np.ndarray:
     """The official sample as uint8 (height, width, 3) BGR, a camera frame for the node benchmarks."""
     return cv2.resize(sample_photo(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def given_or_opened(
+    derainer: Derainer | None, backend: str, options: BackendOptions | None
+) -> AbstractContextManager[Derainer]:
+    """``derainer`` as it is (its owner closes it), else a Derainer on ``backend`` that closes after the block."""
+    return nullcontext(derainer) if derainer is not None else open_derainer(backend, options)
 
 
 def derain_timings(derainer: Derainer, frame: np.ndarray, repeats: int) -> tuple[np.ndarray, list[FrameTiming]]:
