@@ -131,12 +131,17 @@ def quality_inputs(size: Size) -> Inputs:
     return inputs
 
 
-def measure_here(variant: Variant, config: BenchConfig) -> Measurement:
-    """Time ``variant`` at every size, then derain the quality inputs (in this process)."""
+def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = None) -> Measurement:
+    """Time ``variant`` at every size, then derain the quality inputs (in this process).
+
+    ``inputs``: ``quality_inputs(config.quality_size)`` if the caller has them already (they take a while).
+    """
     options = variant.options(config.threads)
+    if inputs is None:
+        inputs = quality_inputs(config.quality_size)
     with open_derainer(variant.backend, options, fast_scale=variant.fast_scale) as derainer:
         timings = tuple(time_frames(derainer, size, config.repeats, config.warmup) for size in sorted(config.sizes))
-        outputs = tuple(derainer.run(rainy) for _, rainy, _ in quality_inputs(config.quality_size))
+        outputs = tuple(derainer.run(rainy) for _, rainy, _ in inputs)
     return Measurement(timings, outputs)
 
 
@@ -176,6 +181,7 @@ def compare(outputs: tuple[np.ndarray, ...], reference: tuple[np.ndarray, ...], 
 def compare_models(reference_onnx: Path, candidate_onnx: Path, size: Size = (240, 320)) -> dict[str, float]:
     """Quality of an int8 ONNX model against its fp32 graph, both on ONNX Runtime (CPU), in this process."""
     config = BenchConfig(sizes=(), quality_size=size)
-    reference = measure_here(Variant("onnxruntime", "fp32", onnx=str(reference_onnx)), config).outputs
-    candidate = measure_here(Variant("onnxruntime", "int8", onnx=str(candidate_onnx)), config).outputs
-    return compare(candidate, reference, quality_inputs(size))
+    inputs = quality_inputs(size)
+    reference = measure_here(Variant("onnxruntime", "fp32", onnx=str(reference_onnx)), config, inputs).outputs
+    candidate = measure_here(Variant("onnxruntime", "int8", onnx=str(candidate_onnx)), config, inputs).outputs
+    return compare(candidate, reference, inputs)
