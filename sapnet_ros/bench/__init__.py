@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sapnet_ros.backends import BackendOptions
 from sapnet_ros.backends.engine import format_size
 
 Size = tuple[int, int]  # (height, width)
@@ -44,6 +45,16 @@ class BenchConfig:
     device: str = "auto"
     quality_size: Size = (480, 640)
     variants: tuple[str, ...] = ()
+
+    def size_or(self, preferred: Size, otherwise: Size | None = None) -> Size:
+        """``preferred`` if it is among ``sizes``, else ``otherwise`` (default: the first size asked for)."""
+        if preferred in self.sizes:
+            return preferred
+        return self.sizes[0] if otherwise is None else otherwise
+
+    def auto_options(self) -> BackendOptions:
+        """Options for the path derain_node runs by default (precision auto) on this device and threads."""
+        return BackendOptions(precision="auto", device=self.device, threads=self.threads)
 
 
 def elapsed_ms(step: Callable[[], object]) -> float:

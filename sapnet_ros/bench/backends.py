@@ -111,7 +111,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
 def best_cpu(results: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any] | None:
     """The fastest CPU variant whose quality holds, at 640x480 if measured (else the largest size)."""
-    size = format_size((480, 640) if (480, 640) in config.sizes else max(config.sizes))
+    size = format_size(config.size_or((480, 640), max(config.sizes)))
     holding = [entry for entry in results if entry["device"] == "cpu" and entry["quality_holds"]]
     if not holding:
         return None

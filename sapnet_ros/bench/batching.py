@@ -88,9 +88,8 @@ def measure_batching(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: 4 cameras at 320x240 (or the first size asked for), fastest path."""
-    height, width = (240, 320) if (240, 320) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
-    return measure_batching("auto", options, 4, width, height, config.repeats).as_dict()
+    height, width = config.size_or((240, 320))
+    return measure_batching("auto", config.auto_options(), 4, width, height, config.repeats).as_dict()
 
 
 def render(result: dict[str, Any]) -> str:

@@ -100,8 +100,8 @@ def measure_flicker(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: a still scene at 320x240 (or the first size asked for), light and heavy rain."""
-    height, width = (240, 320) if (240, 320) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    height, width = config.size_or((240, 320))
+    options = config.auto_options()
     with open_derainer("auto", options) as derainer:
         return {
             "sequences": [

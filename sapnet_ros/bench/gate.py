@@ -75,7 +75,7 @@ def measure_gate_cost(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the rain estimate against inference at each size asked for."""
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    options = config.auto_options()
     estimator = RainEstimator()
     with open_derainer("auto", options) as derainer:
         return {

@@ -118,8 +118,8 @@ def measure_plumbing(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the plumbing at 640x480 (or the first size asked for), fastest CPU/GPU path."""
-    height, width = (480, 640) if (480, 640) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    height, width = config.size_or((480, 640))
+    options = config.auto_options()
     repeats = max(config.repeats, 10)
     return measure_plumbing("auto", options, width, height, repeats, derain_repeats=config.repeats).as_dict()
 
