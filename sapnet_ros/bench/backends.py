@@ -74,7 +74,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for variant in variants:
         measured = measure(variant, config)
-        timings = dict(zip(sorted(config.sizes), measured.timings, strict=True))
+        timings = {timing.size: timing for timing in measured.timings}
         rows.append({"variant": variant, "timings": timings, "quality": compare(measured.outputs, reference, inputs)})
     by_label = {row["variant"].label: row for row in rows}
     results = []
@@ -95,7 +95,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 if base in by_label:
                     key = "speedup_vs_" + base.replace(" ", "_")
                     figures[key] = round(by_label[base]["timings"][size].median_ms / timing.median_ms, 2)
-            entry["timings"][format_size(size)] = figures
+            entry["timings"][size] = figures
         results.append(entry)
     auto = auto_variant("cpu")
     return {
