@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.backends.engine import format_size
@@ -57,6 +58,12 @@ class BenchConfig:
         return BackendOptions(precision="auto", device=self.device, threads=self.threads)
 
 
+def cpuinfo_text() -> str:
+    """``/proc/cpuinfo``, or "" where there is none (not Linux): callers fall back as if nothing matched."""
+    path = Path("/proc/cpuinfo")
+    return path.read_text() if path.is_file() else ""
+
+
 def elapsed_ms(step: Callable[[], object]) -> float:
     """Wall milliseconds of one call of ``step``."""
     started = time.perf_counter()
@@ -84,4 +91,14 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_SIZES", "BenchConfig", "Size", "elapsed_ms", "format_size", "median_ms", "table", "times_ms"]
+__all__ = [
+    "DEFAULT_SIZES",
+    "BenchConfig",
+    "Size",
+    "cpuinfo_text",
+    "elapsed_ms",
+    "format_size",
+    "median_ms",
+    "table",
+    "times_ms",
+]

@@ -8,11 +8,10 @@ clean photos of paired synthesized-rain images (``measure.compare``).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
-from sapnet_ros.bench import BenchConfig, format_size, table
+from sapnet_ros.bench import BenchConfig, cpuinfo_text, format_size, table
 from sapnet_ros.bench.measure import Variant, compare, measure, quality_inputs
 from sapnet_ros.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
 
@@ -40,7 +39,7 @@ def candidates(device: str, names: tuple[str, ...] = ()) -> list[Variant]:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere PyTorch emulates it, slowly."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = cpuinfo_text()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
