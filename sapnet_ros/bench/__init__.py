@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.backends.engine import format_size
+from sapnet_ros.backends.engine import Size, format_size
 
-Size = tuple[int, int]  # (height, width)
 DEFAULT_SIZES: tuple[Size, ...] = ((240, 320), (480, 640), (720, 1280))
 
 
