@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=int, default=default.warmup, help="untimed frames first (default: %(default)s)"
     )
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads per backend; 0 = library default")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=default.threads, help="CPU threads per backend; 0 = library default"
+    )
+    parser.add_argument("--device", default=default.device, help="auto, cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument(
         "--quality-size", type=parse_size, default=default.quality_size, help="paired photos' size (default: 640x480)"
     )
