@@ -55,7 +55,6 @@ setup(
             "ruff>=0.6",
             "mypy>=1.10",
             "rosbags-image>=0.9",
-            "scikit-image>=0.22",
             "colcon-core",
             "colcon-ros",
             "colcon-python-setup-py",

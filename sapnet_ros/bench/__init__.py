@@ -11,11 +11,15 @@ Every figure is measured in the same run as the figures it is compared with.
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from sapnet_ros.backends.engine import format_size
+from sapnet_ros.backends import BackendOptions
+from sapnet_ros.backends.engine import Size, format_size
 
-Size = tuple[int, int]  # (height, width)
 DEFAULT_SIZES: tuple[Size, ...] = ((240, 320), (480, 640), (720, 1280))
 
 
@@ -42,6 +46,39 @@ class BenchConfig:
     quality_size: Size = (480, 640)
     variants: tuple[str, ...] = ()
 
+    def size_or(self, preferred: Size, otherwise: Size | None = None) -> Size:
+        """``preferred`` if it is among ``sizes``, else ``otherwise`` (default: the first size asked for)."""
+        if preferred in self.sizes:
+            return preferred
+        return self.sizes[0] if otherwise is None else otherwise
+
+    def auto_options(self) -> BackendOptions:
+        """Options for the path derain_node runs by default (precision auto) on this device and threads."""
+        return BackendOptions(precision="auto", device=self.device, threads=self.threads)
+
+
+def cpuinfo_text() -> str:
+    """``/proc/cpuinfo``, or "" where there is none (not Linux): callers fall back as if nothing matched."""
+    path = Path("/proc/cpuinfo")
+    return path.read_text() if path.is_file() else ""
+
+
+def elapsed_ms(step: Callable[[], object]) -> float:
+    """Wall milliseconds of one call of ``step``."""
+    started = time.perf_counter()
+    step()
+    return (time.perf_counter() - started) * 1e3
+
+
+def times_ms(step: Callable[[], object], repeats: int) -> list[float]:
+    """Wall milliseconds of ``repeats`` calls of ``step``; warming up is the caller's (it differs per step)."""
+    return [elapsed_ms(step) for _ in range(repeats)]
+
+
+def median_ms(step: Callable[[], object], repeats: int) -> float:
+    """Median wall milliseconds of ``repeats`` calls of ``step``."""
+    return statistics.median(times_ms(step, repeats))
+
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A Markdown table (readable in a terminal, pasteable into the README)."""
@@ -53,4 +90,14 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_SIZES", "BenchConfig", "Size", "format_size", "table"]
+__all__ = [
+    "DEFAULT_SIZES",
+    "BenchConfig",
+    "Size",
+    "cpuinfo_text",
+    "elapsed_ms",
+    "format_size",
+    "median_ms",
+    "table",
+    "times_ms",
+]

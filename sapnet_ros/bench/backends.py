@@ -8,13 +8,12 @@ clean photos of paired synthesized-rain images (``measure.compare``).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
-from sapnet_ros.bench import BenchConfig, format_size, table
+from sapnet_ros.bench import BenchConfig, cpuinfo_text, format_size, table
 from sapnet_ros.bench.measure import Variant, compare, measure, quality_inputs
-from sapnet_ros.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB
+from sapnet_ros.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
 
 LOG = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def candidates(device: str, names: tuple[str, ...] = ()) -> list[Variant]:
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere PyTorch emulates it, slowly."""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = cpuinfo_text()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -66,13 +65,6 @@ def auto_variant(device: str) -> Variant:
     return Variant(backend.name, backend.precision, device)
 
 
-def quality_holds(quality: dict[str, float]) -> bool:
-    return (
-        quality["gt_loss_db"] <= MAX_GT_LOSS_DB
-        and min(quality["psnr_vs_fp32_db"], quality["sample_psnr_vs_fp32_db"]) >= MIN_PSNR_VS_FP32_DB
-    )
-
-
 def run(config: BenchConfig) -> dict[str, Any]:
     device = resolve_device(config.device)
     variants, skipped = available(candidates(device, config.variants), config.variants)
@@ -81,18 +73,19 @@ def run(config: BenchConfig) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for variant in variants:
         measured = measure(variant, config)
-        timings = dict(zip(sorted(config.sizes), measured.timings, strict=True))
+        timings = {timing.size: timing for timing in measured.timings}
         rows.append({"variant": variant, "timings": timings, "quality": compare(measured.outputs, reference, inputs)})
     by_label = {row["variant"].label: row for row in rows}
     results = []
     for row in rows:
+        as_metadata = {f"quality_{key}": str(value) for key, value in row["quality"].items()}  # int8 file's keys
         entry = {
             "label": row["variant"].label,
             "backend": row["variant"].backend,
             "precision": row["variant"].precision,
             "device": row["variant"].device,
             "quality": row["quality"],
-            "quality_holds": quality_holds(row["quality"]),
+            "quality_holds": quality_holds(as_metadata),
             "timings": {},
         }
         for size, timing in row["timings"].items():
@@ -101,7 +94,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 if base in by_label:
                     key = "speedup_vs_" + base.replace(" ", "_")
                     figures[key] = round(by_label[base]["timings"][size].median_ms / timing.median_ms, 2)
-            entry["timings"][format_size(size)] = figures
+            entry["timings"][size] = figures
         results.append(entry)
     auto = auto_variant("cpu")
     return {
@@ -117,7 +110,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
 
 def best_cpu(results: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any] | None:
     """The fastest CPU variant whose quality holds, at 640x480 if measured (else the largest size)."""
-    size = format_size((480, 640) if (480, 640) in config.sizes else max(config.sizes))
+    size = format_size(config.size_or((480, 640), max(config.sizes)))
     holding = [entry for entry in results if entry["device"] == "cpu" and entry["quality_holds"]]
     if not holding:
         return None

@@ -12,15 +12,14 @@ load drifts, though the absolute times do not.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, table
-from sapnet_ros.bench.plumbing import sample_frame
+from sapnet_ros.bench import BenchConfig, elapsed_ms, table
+from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.derainer import open_derainer
 
 
@@ -66,14 +65,14 @@ def measure_batching(
     with open_derainer(backend, options) as derainer:
         derainer.run(frames[0], "bgr")  # warm-up: the first run at a new size allocates
         derainer.run_batch(frames, "bgr")
-        for _ in range(repeats):
-            started = time.perf_counter()
+
+        def one_call_each() -> None:
             for frame in frames:
                 derainer.run(frame, "bgr")
-            sequential.append((time.perf_counter() - started) * 1e3)
-            started = time.perf_counter()
-            derainer.run_batch(frames, "bgr")
-            batched.append((time.perf_counter() - started) * 1e3)
+
+        for _ in range(repeats):  # alternately, so load drifting on the machine weighs on both alike
+            sequential.append(elapsed_ms(one_call_each))
+            batched.append(elapsed_ms(lambda: derainer.run_batch(frames, "bgr")))
         info = derainer.backend.info
     return BatchingResult(
         cameras=cameras,
@@ -89,9 +88,8 @@ def measure_batching(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: 4 cameras at 320x240 (or the first size asked for), fastest path."""
-    height, width = (240, 320) if (240, 320) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
-    return measure_batching("auto", options, 4, width, height, config.repeats).as_dict()
+    height, width = config.size_or((240, 320))
+    return measure_batching("auto", config.auto_options(), 4, width, height, config.repeats).as_dict()
 
 
 def render(result: dict[str, Any]) -> str:

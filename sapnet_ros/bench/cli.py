@@ -17,7 +17,7 @@ import torch
 
 from sapnet_ros import __version__
 from sapnet_ros.backends.engine import parse_size
-from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, format_size
+from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, cpuinfo_text, format_size
 from sapnet_ros.cli_args import configure_logging
 from sapnet_ros.errors import SapnetError
 
@@ -34,18 +34,8 @@ SECTIONS = {
 
 def machine() -> dict[str, Any]:
     """The conditions every figure was measured under."""
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in line
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").is_file()
-        else platform.processor()
-    )
+    models = (line.split(":", 1)[1].strip() for line in cpuinfo_text().splitlines() if "model name" in line)
+    cpu = next(models, platform.processor())
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
@@ -82,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=int, default=default.warmup, help="untimed frames first (default: %(default)s)"
     )
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads per backend; 0 = library default")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=default.threads, help="CPU threads per backend; 0 = library default"
+    )
+    parser.add_argument("--device", default=default.device, help="auto, cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument(
         "--quality-size", type=parse_size, default=default.quality_size, help="paired photos' size (default: 640x480)"
     )

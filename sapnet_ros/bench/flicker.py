@@ -18,6 +18,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench.measure import given_or_opened
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.metrics import flicker
 from sapnet_ros.photos import still_scene
@@ -65,18 +66,23 @@ def measure_flicker(
     width: int = 320,
     height: int = 240,
     frames: int = 8,
+    *,
+    derainer: Derainer | None = None,
 ) -> FlickerResult:
-    """Derain a still ``scene`` with moving rain of ``style``, with and without the rain gate."""
+    """Derain a still ``scene`` with moving rain of ``style``, with and without the rain gate.
+
+    ``derainer``, if given, is used instead of a new one (so several sequences load the backend once).
+    """
     clean = still_scene(scene, width, height)
     sequence = rainy_sequence(clean, style, frames)
-    with open_derainer(backend, options) as derainer:
-        derained = [derainer.run(frame, "rgb") for frame in sequence]
-        gated_derainer = Derainer(derainer.backend, gate=RainGate(RainEstimator()))
+    with given_or_opened(derainer, backend, options) as deraining:
+        derained = [deraining.run(frame, "rgb") for frame in sequence]
+        gated_derainer = Derainer(deraining.backend, gate=RainGate(RainEstimator()))  # a fresh gate per sequence
         gated, opened = [], 0
         for frame in sequence:
             gated.append(gated_derainer.run(frame, "rgb", "bench"))
             opened += gated_derainer.last_gate[0].weight > 0
-        info = derainer.backend.info
+        info = deraining.backend.info
     return FlickerResult(
         scene=scene,
         style=style,
@@ -94,14 +100,15 @@ def measure_flicker(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: a still scene at 320x240 (or the first size asked for), light and heavy rain."""
-    height, width = (240, 320) if (240, 320) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
-    return {
-        "sequences": [
-            measure_flicker("auto", options, style=style, width=width, height=height).as_dict()
-            for style in ("light", "heavy")
-        ]
-    }
+    height, width = config.size_or((240, 320))
+    options = config.auto_options()
+    with open_derainer("auto", options) as derainer:
+        return {
+            "sequences": [
+                measure_flicker("auto", options, style=style, width=width, height=height, derainer=derainer).as_dict()
+                for style in ("light", "heavy")
+            ]
+        }
 
 
 def render(result: dict[str, Any]) -> str:

@@ -10,14 +10,13 @@ top of inference.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, table
-from sapnet_ros.bench.plumbing import sample_frame
-from sapnet_ros.derainer import open_derainer
+from sapnet_ros.bench import BenchConfig, median_ms, table
+from sapnet_ros.bench.measure import derain_timings, given_or_opened, sample_frame
+from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.rain_estimator import RainEstimator
 
 
@@ -48,42 +47,51 @@ def measure_gate_cost(
     height: int = 480,
     repeats: int = 50,
     derain_repeats: int = 1,
+    *,
+    derainer: Derainer | None = None,
+    estimator: RainEstimator | None = None,
 ) -> GateCostResult:
-    """Time the rain estimate ``repeats`` times and Derainer.run ``derain_repeats`` times on one frame."""
+    """Time the rain estimate ``repeats`` times and Derainer.run ``derain_repeats`` times on one frame.
+
+    ``derainer`` and ``estimator``, if given, are used instead of new ones (so several sizes load them once);
+    both are still warmed up on this frame's size.
+    """
     frame = sample_frame(width, height)
-    estimator = RainEstimator()
-    estimator.level(frame, "bgr")  # warm-up
-    estimates = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        estimator.level(frame, "bgr")
-        estimates.append((time.perf_counter() - started) * 1e3)
-    with open_derainer(backend, options) as derainer:
-        derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
-        inference = []
-        for _ in range(derain_repeats):
-            derainer.run(frame, "bgr")
-            inference.append(derainer.last_timing.inference_ms)
-        info = derainer.backend.info
+    estimating = RainEstimator() if estimator is None else estimator
+    estimating.level(frame, "bgr")  # warm-up
+    estimate_ms = median_ms(lambda: estimating.level(frame, "bgr"), repeats)
+    with given_or_opened(derainer, backend, options) as deraining:
+        _, timings = derain_timings(deraining, frame, derain_repeats)
+        info = deraining.backend.info
     return GateCostResult(
         width=width,
         height=height,
         backend=info.name,
         device=info.device,
-        estimate_ms=statistics.median(estimates),
-        inference_ms=statistics.median(inference),
+        estimate_ms=estimate_ms,
+        inference_ms=statistics.median(t.inference_ms for t in timings),
     )
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the rain estimate against inference at each size asked for."""
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
-    return {
-        "sizes": [
-            measure_gate_cost("auto", options, width, height, derain_repeats=config.repeats).as_dict()
-            for height, width in config.sizes
-        ]
-    }
+    options = config.auto_options()
+    estimator = RainEstimator()
+    with open_derainer("auto", options) as derainer:
+        return {
+            "sizes": [
+                measure_gate_cost(
+                    "auto",
+                    options,
+                    width,
+                    height,
+                    derain_repeats=config.repeats,
+                    derainer=derainer,
+                    estimator=estimator,
+                ).as_dict()
+                for height, width in config.sizes
+            ]
+        }
 
 
 def render(result: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import resource
-import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, Size, format_size
-from sapnet_ros.derainer import Derainer, open_derainer
+from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
+from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.images import read_image
 from sapnet_ros.metrics import image_quality
 from sapnet_ros.resources import sample_images
@@ -90,30 +90,58 @@ def time_frames(derainer: Derainer, size: Size, repeats: int, warmup: int) -> Ti
     frame = rainy_frame(size)
     for _ in range(warmup):
         derainer.run(frame)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        derainer.run(frame)
-        times.append((time.perf_counter() - started) * 1e3)
+    times = times_ms(lambda: derainer.run(frame), repeats)
     median = float(np.median(times))
     fps = round(1e3 / median, 2)
     return Timing(format_size(size), round(median, 1), round(min(times), 1), fps, round(_peak_rss_mib(), 1), repeats)
 
 
+def sample_photo() -> np.ndarray:
+    """The official sample (``SAMPLE``) as stored: uint8 (H, W, 3) BGR."""
+    return read_image(next(path for path in sample_images() if path.name == SAMPLE))
+
+
+def sample_frame(width: int, height: int) -> np.ndarray:
+    """The official sample as uint8 (height, width, 3) BGR, a camera frame for the node benchmarks."""
+    return cv2.resize(sample_photo(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def given_or_opened(
+    derainer: Derainer | None, backend: str, options: BackendOptions | None
+) -> AbstractContextManager[Derainer]:
+    """``derainer`` as it is (its owner closes it), else a Derainer on ``backend`` that closes after the block."""
+    return nullcontext(derainer) if derainer is not None else open_derainer(backend, options)
+
+
+def derain_timings(derainer: Derainer, frame: np.ndarray, repeats: int) -> tuple[np.ndarray, list[FrameTiming]]:
+    """The Derainer's own timing of ``repeats`` runs on BGR ``frame``, after a warm-up run, and its output."""
+    derained = derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
+    timings = []
+    for _ in range(repeats):
+        derainer.run(frame, "bgr")
+        timings.append(derainer.last_timing)
+    return derained, timings
+
+
 def quality_inputs(size: Size) -> Inputs:
     """The evaluation photo pairs and the official sample (no clean version), all at ``size``."""
     inputs: Inputs = list(photo_pairs(*size))
-    sample = read_image(next(path for path in sample_images() if path.name == SAMPLE))[:, :, ::-1]
+    sample = sample_photo()[:, :, ::-1]
     inputs.append(("sample", cv2.resize(sample, (size[1], size[0]), interpolation=cv2.INTER_AREA), None))
     return inputs
 
 
-def measure_here(variant: Variant, config: BenchConfig) -> Measurement:
-    """Time ``variant`` at every size, then derain the quality inputs (in this process)."""
+def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = None) -> Measurement:
+    """Time ``variant`` at every size, then derain the quality inputs (in this process).
+
+    ``inputs``: ``quality_inputs(config.quality_size)`` if the caller has them already (they take a while).
+    """
     options = variant.options(config.threads)
+    if inputs is None:
+        inputs = quality_inputs(config.quality_size)
     with open_derainer(variant.backend, options, fast_scale=variant.fast_scale) as derainer:
         timings = tuple(time_frames(derainer, size, config.repeats, config.warmup) for size in sorted(config.sizes))
-        outputs = tuple(derainer.run(rainy) for _, rainy, _ in quality_inputs(config.quality_size))
+        outputs = tuple(derainer.run(rainy) for _, rainy, _ in inputs)
     return Measurement(timings, outputs)
 
 
@@ -153,6 +181,7 @@ def compare(outputs: tuple[np.ndarray, ...], reference: tuple[np.ndarray, ...], 
 def compare_models(reference_onnx: Path, candidate_onnx: Path, size: Size = (240, 320)) -> dict[str, float]:
     """Quality of an int8 ONNX model against its fp32 graph, both on ONNX Runtime (CPU), in this process."""
     config = BenchConfig(sizes=(), quality_size=size)
-    reference = measure_here(Variant("onnxruntime", "fp32", onnx=str(reference_onnx)), config).outputs
-    candidate = measure_here(Variant("onnxruntime", "int8", onnx=str(candidate_onnx)), config).outputs
-    return compare(candidate, reference, quality_inputs(size))
+    inputs = quality_inputs(size)
+    reference = measure_here(Variant("onnxruntime", "fp32", onnx=str(reference_onnx)), config, inputs).outputs
+    candidate = measure_here(Variant("onnxruntime", "int8", onnx=str(candidate_onnx)), config, inputs).outputs
+    return compare(candidate, reference, inputs)

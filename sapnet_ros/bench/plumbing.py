@@ -20,24 +20,20 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
-import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
-from sapnet_ros import resources
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bench import BenchConfig, table
+from sapnet_ros.bench import BenchConfig, median_ms, table
+from sapnet_ros.bench.measure import derain_timings, sample_frame
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
-from sapnet_ros.images import read_image
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
 
 MATCH_TIMEOUT_S = 30.0
@@ -73,21 +69,6 @@ class PlumbingResult:
         return asdict(self) | {"plumbing_ms": self.plumbing_ms, "overhead_percent": self.overhead_percent}
 
 
-def _median_ms(step: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times)
-
-
-def sample_frame(width: int, height: int) -> np.ndarray:
-    """The shipped sample photo as uint8 (height, width, 3) BGR."""
-    photo = read_image(resources.sample_images()[0])
-    return cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
-
-
 def measure_plumbing(
     backend: str = "auto",
     options: BackendOptions | None = None,
@@ -103,11 +84,7 @@ def measure_plumbing(
     serialized = serialize_message(incoming)
     filler, outgoing = ImageFiller(), Image(check_fields=True)  # as the node does
     with open_derainer(backend, options) as derainer:
-        derained = derainer.run(image, "bgr")  # warm-up: the first run at a new size allocates
-        timings = []
-        for _ in range(derain_repeats):
-            derainer.run(image, "bgr")
-            timings.append(derainer.last_timing)
+        derained, timings = derain_timings(derainer, image, derain_repeats)
         info = derainer.backend.info
     frame = DerainedFrame(derained, "bgr", "bgr8", derainer.last_timing)
     filler.fill(outgoing, frame)
@@ -120,7 +97,7 @@ def measure_plumbing(
         deadline = time.monotonic() + MATCH_TIMEOUT_S
         while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        publish_ms = _median_ms(lambda: publisher.publish(outgoing), repeats)
+        publish_ms = median_ms(lambda: publisher.publish(outgoing), repeats)
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
@@ -129,20 +106,20 @@ def measure_plumbing(
         height=height,
         backend=info.name,
         device=info.device,
-        take_ms=_median_ms(lambda: deserialize_message(serialized, Image), repeats),
-        decode_ms=_median_ms(lambda: image_to_array(incoming), repeats),
-        fill_ms=_median_ms(lambda: filler.fill(outgoing, frame), repeats),
+        take_ms=median_ms(lambda: deserialize_message(serialized, Image), repeats),
+        decode_ms=median_ms(lambda: image_to_array(incoming), repeats),
+        fill_ms=median_ms(lambda: filler.fill(outgoing, frame), repeats),
         publish_ms=publish_ms,
         tensor_ms=statistics.median(t.preprocess_ms + t.postprocess_ms for t in timings),
-        jpeg_ms=_median_ms(lambda: compressed_payload(frame, "jpeg", 90), repeats),
+        jpeg_ms=median_ms(lambda: compressed_payload(frame, "jpeg", 90), repeats),
         inference_ms=statistics.median(t.inference_ms for t in timings),
     )
 
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the plumbing at 640x480 (or the first size asked for), fastest CPU/GPU path."""
-    height, width = (480, 640) if (480, 640) in config.sizes else config.sizes[0]
-    options = BackendOptions(precision="auto", device=config.device, threads=config.threads)
+    height, width = config.size_or((480, 640))
+    options = config.auto_options()
     repeats = max(config.repeats, 10)
     return measure_plumbing("auto", options, width, height, repeats, derain_repeats=config.repeats).as_dict()
 
