@@ -166,12 +166,15 @@ def _is_symmetric(metadata: dict[str, str]) -> bool:
     return "symmetric int8 activations" in metadata.get("quantization", "")
 
 
-def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> Path | None:
+def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
     """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
 
     Args:
         weights_path: the weights (None: the shipped ones).
         symmetric: the TensorRT flavour (int8 activations, zero point 0).
+
+    Returns:
+        The model's path and the metadata read to match it (the quality gate's figures included), or None.
     """
     path = weights_path or resources.default_weights()
     if not path.is_file():
@@ -182,7 +185,7 @@ def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -
         if candidate.is_file():
             metadata = read_metadata(candidate)
             if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
-                return candidate
+                return candidate, metadata
     return None
 
 
@@ -194,7 +197,7 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     """The TensorRT int8 model for these weights, quantized once into the cache if none exists."""
     found = int8_model_path(weights_path, symmetric=True)
     if found is not None:
-        return found
+        return found[0]
     target = _cached_int8(read_weights(weights_path).sha256, symmetric=True)
     LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
     make_int8(target, weights_path, symmetric=True)

@@ -93,8 +93,8 @@ class OnnxRuntimeBackend(BackendBase):
             return "fp16"
         if options.onnx is not None:
             return "int8" if has_qdq(onnx.load(str(options.onnx), load_external_data=False)) else "fp32"
-        path = int8_model_path(options.weights)
-        if path is not None and quality_holds(read_metadata(path)):
+        found = int8_model_path(options.weights)
+        if found is not None and quality_holds(found[1]):
             return "int8"
         LOG.info("precision auto: fp32 (no int8 model passing the quality gate; make one with sapnet-quantize)")
         return "fp32"
@@ -111,17 +111,17 @@ class OnnxRuntimeBackend(BackendBase):
             return "int8 on the GPU needs the TensorRT provider"
         if precision == "int8" and options.onnx is None and int8_model_path(options.weights) is None:
             return "no int8 model for these weights; make one with sapnet-quantize"
-        return super().unavailable_reason(options)
+        return cls.precision_reason(precision)
 
     def _model_path(self) -> Path:
         """The graph for this precision and device (see the module docstring)."""
         if self.options.onnx is not None:
             return self.options.onnx
         if self.precision == "int8":
-            path = int8_model_path(self.options.weights)
-            if path is None:
+            found = int8_model_path(self.options.weights)
+            if found is None:
                 raise BackendError("no int8 model for these weights; make one with sapnet-quantize")
-            return path
+            return found[0]
         exported = onnx_for_weights(self.options.weights)
         if self.precision == "fp16" and "TensorrtExecutionProvider" not in _gpu_providers():
             return self._float16_copy(exported)  # CUDA alone runs what the graph's types say
