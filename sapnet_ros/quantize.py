@@ -41,7 +41,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from sapnet_ros import resources
 from sapnet_ros.derainer import to_network
 from sapnet_ros.errors import SapnetError, WeightsError
-from sapnet_ros.export import INPUT_NAME, cache_dir, read_metadata
+from sapnet_ros.export import INPUT_NAME, cache_dir, metadata_of, read_metadata, save_onnx
 from sapnet_ros.graph import build_graph
 from sapnet_ros.images import collect_images, read_image
 from sapnet_ros.synth import CALIBRATION_PHOTOS, STYLES, add_rain, clean_photo, styled
@@ -204,19 +204,6 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     return target
 
 
-def _set_metadata(path: Path, values: dict[str, str]) -> None:
-    model = onnx.load(str(path))
-    existing = {prop.key: prop for prop in model.metadata_props}
-    for key, value in values.items():
-        if key in existing:
-            existing[key].value = value
-        else:
-            model.metadata_props.add(key=key, value=value)
-    temporary = path.with_name(path.name + ".tmp")
-    onnx.save(model, str(temporary))
-    temporary.replace(path)
-
-
 def make_int8(
     output: Path,
     weights_path: Path | None = None,
@@ -251,7 +238,8 @@ def make_int8(
         "kept_float": KEEP_FLOAT.pattern,
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
     }
-    _set_metadata(output, metadata)
+    model = onnx.load(str(output))
+    save_onnx(model, output, {**metadata_of(model), **metadata})
     return metadata
 
 

@@ -30,6 +30,14 @@ def runtime() -> ModuleType:
     return cudart
 
 
+def device_index(device: str, user: str) -> int:
+    """``"cuda"`` -> 0, ``"cuda:1"`` -> 1; BackendError naming ``user`` (what needs the GPU) for anything else."""
+    name, _, index = device.partition(":")
+    if name != "cuda" or (index and not index.isdigit()):
+        raise BackendError(f"{user} needs a CUDA device ('cuda' or 'cuda:N'), got {device!r}")
+    return int(index or 0)
+
+
 def cuda_device_count() -> int:
     """CUDA devices visible to cuda-python, or to PyTorch when cuda-python is absent."""
     try:

@@ -39,6 +39,7 @@ from sapnet_ros import __version__
 from sapnet_ros.errors import BackendError, SapnetError
 from sapnet_ros.export import cache_dir, read_metadata
 from sapnet_ros.graph import to_float16
+from sapnet_ros.images import write_atomic
 from sapnet_ros.weights import file_sha256
 
 LOG = logging.getLogger(__name__)
@@ -168,9 +169,7 @@ def write_sidecar(engine: Path, key: EngineKey, extra: dict[str, Any] | None = N
     """Write ``engine``'s JSON sidecar atomically: the key, and ``extra`` (build time, ONNX metadata)."""
     path = sidecar_path(engine)
     document = {"key": key.as_dict(), "digest": key.digest(), "sapnet_ros_version": __version__, **(extra or {})}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -296,12 +295,6 @@ def _load_timing_cache(config: Any, path: Path) -> Any:
     return cache
 
 
-def _save_atomic(path: Path, data: bytes | memoryview) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(bytes(data))
-    temporary.replace(path)
-
-
 def build_engine(
     onnx_path: Path,
     output_dir: Path,
@@ -369,8 +362,8 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BackendError(f"{onnx_path}: TensorRT engine build failed (see the TensorRT messages above)")
-    _save_atomic(engine_path, memoryview(serialized))
-    _save_atomic(timing_path, memoryview(timing_cache.serialize()))
+    write_atomic(engine_path, bytes(memoryview(serialized)))
+    write_atomic(timing_path, bytes(memoryview(timing_cache.serialize())))
     metadata = read_metadata(onnx_path)
     write_sidecar(
         engine_path,

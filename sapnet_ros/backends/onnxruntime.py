@@ -21,9 +21,10 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, Inva
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.backends.cuda import device_index
 from sapnet_ros.backends.engine import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
-from sapnet_ros.export import cache_dir, onnx_for_weights, read_metadata
+from sapnet_ros.export import cache_dir, metadata_of, onnx_for_weights, read_metadata
 from sapnet_ros.graph import to_float16
 from sapnet_ros.quantize import int8_model_path, quality_holds
 
@@ -84,7 +85,7 @@ class OnnxRuntimeBackend(BackendBase):
         self._session: ort.InferenceSession | None = None
         self._input = self._output = ""
         self._gpu = options.device.startswith("cuda")
-        self._device_id = int(options.device.partition(":")[2] or 0) if self._gpu else 0
+        self._device_id = device_index(options.device, "ONNX Runtime's GPU providers") if self._gpu else 0
 
     @classmethod
     def auto_precision(cls, options: BackendOptions) -> str:
@@ -157,7 +158,7 @@ class OnnxRuntimeBackend(BackendBase):
             session = ort.InferenceSession(str(path), settings, providers=providers)
         except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
-        metadata = {prop.key: prop.value for prop in header.metadata_props}
+        metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
             raise BackendError(

@@ -24,7 +24,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, runtime
+from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, cuda_device_count, device_index, runtime
 from sapnet_ros.backends.engine import (
     Profile,
     build_engine,
@@ -44,14 +44,6 @@ from sapnet_ros.weights import file_sha256
 LOG = logging.getLogger(__name__)
 
 
-def device_index(device: str) -> int:
-    """``"cuda"`` -> 0, ``"cuda:1"`` -> 1; BackendError for anything else."""
-    name, _, index = device.partition(":")
-    if name != "cuda" or (index and not index.isdigit()):
-        raise BackendError(f"TensorRT needs a CUDA device ('cuda' or 'cuda:N'), got {device!r}")
-    return int(index or 0)
-
-
 class TensorRTBackend(BackendBase):
     """Runs a serialized TensorRT engine on one CUDA stream."""
 
@@ -61,7 +53,7 @@ class TensorRTBackend(BackendBase):
     def __init__(self, options: BackendOptions) -> None:
         super().__init__(options)
         device = options.device if options.device.startswith("cuda") else "cuda"
-        self._device = device_index(device)
+        self._device = device_index(device, "TensorRT")
         self._engine: Any = None
         self._context: Any = None
         self._stream: Any = None
@@ -83,11 +75,10 @@ class TensorRTBackend(BackendBase):
             return "device is cpu (TensorRT needs --device cuda or an --engine)"
         try:
             import_tensorrt()
-            cudart = runtime()
+            runtime()
         except BackendError as err:
             return str(err)
-        error, count = cudart.cudaGetDeviceCount()
-        if error != cudart.cudaError_t.cudaSuccess or count < 1:
+        if cuda_device_count() < 1:
             return "no CUDA device visible"
         return super().unavailable_reason(options)
 
