@@ -239,11 +239,17 @@ def device_identity(device: int = 0) -> tuple[str, str]:
     return name.strip("\x00 "), f"{properties.major}.{properties.minor}"
 
 
-def engine_key(onnx_path: Path, precision: str, profile: Profile, device: int = 0) -> EngineKey:
-    """The key of an engine for ``onnx_path`` on this machine's TensorRT and GPU ``device``."""
+def engine_key(
+    onnx_path: Path, precision: str, profile: Profile, device: int = 0, onnx_sha256: str | None = None
+) -> EngineKey:
+    """The key of an engine for ``onnx_path`` on this machine's TensorRT and GPU ``device``.
+
+    ``onnx_sha256``: the file's hash when the caller already knows it (hashing is not free on a Jetson).
+    """
     trt = import_tensorrt()
     name, capability = device_identity(device)
-    return EngineKey(trt.__version__, name, capability, precision, profile, file_sha256(onnx_path))
+    sha256 = onnx_sha256 or file_sha256(onnx_path)
+    return EngineKey(trt.__version__, name, capability, precision, profile, sha256)
 
 
 def _progress_monitor(trt: ModuleType) -> Any:
@@ -303,12 +309,14 @@ def build_engine(
     calib: Path | None = None,
     device: int = 0,
     workspace_gib: float = 0.0,
+    key: EngineKey | None = None,
 ) -> Path:
     """Build a TensorRT engine for ``onnx_path`` into ``output_dir``; returns the engine path.
 
-    The engine is named by its ``EngineKey``; a JSON sidecar and the shared
-    timing cache (``timing.cache``) are written beside it. Builds take minutes
-    on a Jetson: progress is logged.
+    The engine is named by its ``EngineKey`` (``key``, when the caller has
+    computed it for these arguments); a JSON sidecar and the shared timing
+    cache (``timing.cache``) are written beside it. Builds take minutes on a
+    Jetson: progress is logged.
 
     Raises:
         BackendError: TensorRT or CUDA is missing, the ONNX does not parse, or the build fails.
@@ -317,7 +325,7 @@ def build_engine(
         raise BackendError(f"unknown engine precision {precision!r}; choose one of: {', '.join(ENGINE_PRECISIONS)}")
     profile = profile or Profile()
     trt = import_tensorrt()
-    key = engine_key(onnx_path, precision, profile, device)
+    key = key or engine_key(onnx_path, precision, profile, device)
     output_dir.mkdir(parents=True, exist_ok=True)
     engine_path = output_dir / key.file_name()
     strong = uses_strong_typing(trt.__version__) or precision == "int8"
@@ -392,7 +400,7 @@ def ensure_engine(
         return candidate
     if candidate.exists():
         LOG.warning("REBUILDING TensorRT engine %s: %s", candidate, reason)
-    return build_engine(onnx_path, output_dir, precision, profile, device=device)
+    return build_engine(onnx_path, output_dir, precision, profile, device=device, key=key)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,12 @@ from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, cuda_device_count, device_index, runtime
 from sapnet_ros.backends.engine import (
+    EngineKey,
     Profile,
     build_engine,
     check_cached,
-    device_identity,
     engine_dir,
+    engine_key,
     ensure_engine,
     fit_size,
     import_tensorrt,
@@ -101,20 +101,22 @@ class TensorRTBackend(BackendBase):
             LOG.warning("%s; cannot check the engine against this machine, using it as given", err)
             return engine
         self.precision, self._profile = found.precision, found.profile  # the engine's, whatever was asked
-        trt = import_tensorrt()
-        name, capability = device_identity(self._device)
-        here = replace(found, tensorrt_version=trt.__version__, device_name=name, compute_capability=capability)
+        recorded = Path(document.get("onnx", ""))
         named_model = self.options.onnx is not None or self.options.weights is not None
-        if named_model:
-            here = replace(here, onnx_sha256=file_sha256(self._source_onnx()))
+        if named_model:  # the engine must be of that model
+            source = self._source_onnx()
+            here = engine_key(source, found.precision, found.profile, self._device)
+        else:  # the engine must be of the model it was built from
+            source = recorded
+            here = engine_key(recorded, found.precision, found.profile, self._device, onnx_sha256=found.onnx_sha256)
         reason = check_cached(engine, here)
         if reason is None:
             return engine
         LOG.error("REBUILDING TensorRT engine %s: %s", engine, reason)
-        recorded = Path(document.get("onnx", ""))
-        usable = not named_model and recorded.is_file() and file_sha256(recorded) == found.onnx_sha256
-        source = recorded if usable else self._source_onnx()
-        return build_engine(source, engine.parent, found.precision, found.profile, device=self._device)
+        key: EngineKey | None = here
+        if not named_model and not (recorded.is_file() and file_sha256(recorded) == found.onnx_sha256):
+            source, key = self._source_onnx(), None  # the recorded model is gone or changed: the default one
+        return build_engine(source, engine.parent, found.precision, found.profile, device=self._device, key=key)
 
     def _deserialize(self, trt: Any, runtime_: Any, path: Path) -> Any:
         engine = runtime_.deserialize_cuda_engine(path.read_bytes()) if path.is_file() else None
