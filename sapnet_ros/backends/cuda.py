@@ -10,6 +10,7 @@ what NVIDIA's TensorRT samples use, and it ships wheels for x86 and Jetson.
 from __future__ import annotations
 
 import ctypes
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from sapnet_ros.errors import BackendError
 
 
+@functools.cache  # called on every frame; a failed import raises, so it is not cached
 def runtime() -> ModuleType:
     """The ``cudart`` module of cuda-python (new ``cuda.bindings`` layout first)."""
     try:
