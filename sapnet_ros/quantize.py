@@ -198,7 +198,7 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     found = int8_model_path(weights_path, symmetric=True)
     if found is not None:
         return found[0]
-    target = _cached_int8(read_weights(weights_path).sha256, symmetric=True)
+    target = _cached_int8(file_sha256(weights_path or resources.default_weights()), symmetric=True)
     LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
     make_int8(target, weights_path, symmetric=True)
     return target
