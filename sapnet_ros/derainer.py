@@ -78,7 +78,9 @@ def to_network(image: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
         grey = image.reshape(image.shape[0], image.shape[1]) * scale  # (H, W)
         return np.broadcast_to(grey, (3, *grey.shape)).copy()
     colour = image[:, :, 2::-1] if order == "bgr" else image[:, :, :3]  # (H, W, 3) RGB view
-    return np.ascontiguousarray(colour.transpose(2, 0, 1), dtype=np.float32) * scale
+    network = np.ascontiguousarray(colour.transpose(2, 0, 1), dtype=np.float32)  # a new array: the input is integer
+    network *= scale  # in place: one float32 frame allocated, not two
+    return network
 
 
 def from_network(rgb: np.ndarray, like: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:

@@ -59,10 +59,14 @@ def unsupported_ops(model: onnx.ModelProto) -> set[str]:
     return {node.op_type for node in model.graph.node} - TENSORRT_SAFE_OPS
 
 
+def metadata_of(model: onnx.ModelProto) -> dict[str, str]:
+    """The metadata properties of a loaded ONNX model."""
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """The metadata properties of an ONNX file, without loading its weights."""
-    model = onnx.load(str(path), load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props}
+    return metadata_of(onnx.load(str(path), load_external_data=False))
 
 
 def export_onnx(

@@ -27,11 +27,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from sapnet_ros.export import INPUT_NAME, OUTPUT_NAME, metadata_for
+from sapnet_ros.export import INPUT_NAME, OPSET, OUTPUT_NAME, metadata_for
 from sapnet_ros.model import DILATIONS
 from sapnet_ros.weights import Weights
 
-OPSET = 18
 GATES = ("i", "f", "g", "o")  # the fused gate output order: split back into these
 
 
@@ -135,7 +134,7 @@ class _GraphWriter:
         return self.op("Add", f"{name}/estimate", [residual, rainy])[0], h_new, c_new
 
 
-def build_graph(weights: Weights, extra_metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
+def build_graph(weights: Weights) -> onnx.ModelProto:
     """SAPNet's fused inference graph for ``weights``: float32 (B, 3, H, W) RGB [0, 1] in and out.
 
     Dynamic batch, height and width; the output is clamped to [0, 1] as the
@@ -160,8 +159,7 @@ def build_graph(weights: Weights, extra_metadata: Mapping[str, str] | None = Non
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="sapnet_ros")
     model.ir_version = 10
-    metadata = {"graph": "fused", **(extra_metadata or {})}
-    for key, value in metadata_for(weights, metadata).items():
+    for key, value in metadata_for(weights, {"graph": "fused"}).items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model, full_check=True)
     return model

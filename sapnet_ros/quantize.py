@@ -41,7 +41,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from sapnet_ros import resources
 from sapnet_ros.derainer import to_network
 from sapnet_ros.errors import SapnetError, WeightsError
-from sapnet_ros.export import INPUT_NAME, cache_dir, read_metadata
+from sapnet_ros.export import INPUT_NAME, cache_dir, metadata_of, read_metadata, save_onnx
 from sapnet_ros.graph import build_graph
 from sapnet_ros.images import collect_images, read_image
 from sapnet_ros.synth import CALIBRATION_PHOTOS, STYLES, add_rain, clean_photo, styled
@@ -166,12 +166,15 @@ def _is_symmetric(metadata: dict[str, str]) -> bool:
     return "symmetric int8 activations" in metadata.get("quantization", "")
 
 
-def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> Path | None:
+def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
     """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
 
     Args:
         weights_path: the weights (None: the shipped ones).
         symmetric: the TensorRT flavour (int8 activations, zero point 0).
+
+    Returns:
+        The model's path and the metadata read to match it (the quality gate's figures included), or None.
     """
     path = weights_path or resources.default_weights()
     if not path.is_file():
@@ -182,7 +185,7 @@ def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -
         if candidate.is_file():
             metadata = read_metadata(candidate)
             if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
-                return candidate
+                return candidate, metadata
     return None
 
 
@@ -194,24 +197,11 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     """The TensorRT int8 model for these weights, quantized once into the cache if none exists."""
     found = int8_model_path(weights_path, symmetric=True)
     if found is not None:
-        return found
-    target = _cached_int8(read_weights(weights_path).sha256, symmetric=True)
+        return found[0]
+    target = _cached_int8(file_sha256(weights_path or resources.default_weights()), symmetric=True)
     LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
     make_int8(target, weights_path, symmetric=True)
     return target
-
-
-def _set_metadata(path: Path, values: dict[str, str]) -> None:
-    model = onnx.load(str(path))
-    existing = {prop.key: prop for prop in model.metadata_props}
-    for key, value in values.items():
-        if key in existing:
-            existing[key].value = value
-        else:
-            model.metadata_props.add(key=key, value=value)
-    temporary = path.with_name(path.name + ".tmp")
-    onnx.save(model, str(temporary))
-    temporary.replace(path)
 
 
 def make_int8(
@@ -248,7 +238,8 @@ def make_int8(
         "kept_float": KEEP_FLOAT.pattern,
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
     }
-    _set_metadata(output, metadata)
+    model = onnx.load(str(output))
+    save_onnx(model, output, {**metadata_of(model), **metadata})
     return metadata
 
 

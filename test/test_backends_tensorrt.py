@@ -8,8 +8,9 @@ import pytest
 
 from sapnet_ros.backends import BackendOptions, create_backend, unavailable_reason
 from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.backends.cuda import device_index
 from sapnet_ros.backends.engine import Profile
-from sapnet_ros.backends.tensorrt import TensorRTBackend, device_index
+from sapnet_ros.backends.tensorrt import TensorRTBackend
 from sapnet_ros.derainer import Derainer
 from sapnet_ros.errors import BackendError
 
@@ -18,10 +19,10 @@ needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"TensorRT backend
 
 
 def test_device_names() -> None:
-    assert device_index("cuda") == 0 and device_index("cuda:1") == 1
+    assert device_index("cuda", "TensorRT") == 0 and device_index("cuda:1", "TensorRT") == 1
     for bad in ("cpu", "cuda:x", "gpu:0"):
         with pytest.raises(BackendError, match="TensorRT needs a CUDA device"):
-            device_index(bad)
+            device_index(bad, "TensorRT")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

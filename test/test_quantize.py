@@ -8,7 +8,6 @@ from conftest import tiny_rgb
 from onnx import numpy_helper
 
 from sapnet_ros import quantize
-from sapnet_ros.export import read_metadata
 from sapnet_ros.graph import build_graph
 from sapnet_ros.quantize import KEEP_FLOAT, folder_batches, int8_model_path, quality_holds, quantize_model
 from sapnet_ros.resources import default_weights
@@ -31,9 +30,10 @@ def test_quality_gate(loss: str, fidelity: str, sample: str, holds: bool) -> Non
 
 
 def test_shipped_int8_model_belongs_to_the_shipped_weights_and_passes_its_gate() -> None:
-    path = int8_model_path()
-    assert path is not None and path.name == "sapnet_int8.onnx"
-    metadata = read_metadata(path)
+    found = int8_model_path()
+    assert found is not None
+    path, metadata = found
+    assert path.name == "sapnet_int8.onnx"
     assert metadata["weights_sha256"] == read_weights().sha256 and metadata["precision"] == "int8"
     assert quality_holds(metadata)
 

@@ -85,6 +85,10 @@ class Backend(Protocol):
         """Validate ``options``; allocate nothing yet."""
 
     @classmethod
+    def auto_precision(cls, options: BackendOptions) -> str:
+        """The precision ``auto`` means for this backend with ``options``."""
+
+    @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
         """Why this backend cannot run here with ``options`` (None: it can)."""
 
@@ -119,29 +123,46 @@ def _backend_class(name: str) -> type[Backend]:
     return cls
 
 
-def unavailable_reason(name: str, options: BackendOptions) -> str | None:
-    """Why backend ``name`` cannot run here with ``options``, or None if it can."""
+def _checked(name: str, options: BackendOptions) -> tuple[str | None, BackendOptions]:
+    """Why backend ``name`` cannot run here with ``options`` (None: it can), and ``options`` for it.
+
+    Precision ``auto`` is resolved here, once: it may hash the weights and read
+    models, and the returned options spare the backend's checks and
+    constructor from resolving it again.
+    """
     check_name(name)
     try:
         cls = _backend_class(name)
     except ImportError as err:
-        return f"cannot import it ({err})"
-    return cls.unavailable_reason(options)
+        return f"cannot import it ({err})", options
+    if options.precision == "auto":
+        options = replace(options, precision=cls.auto_precision(options))
+    return cls.unavailable_reason(options), options
+
+
+def unavailable_reason(name: str, options: BackendOptions) -> str | None:
+    """Why backend ``name`` cannot run here with ``options``, or None if it can."""
+    return _checked(name, options)[0]
+
+
+def _first_available(options: BackendOptions) -> tuple[str, BackendOptions]:
+    """The fastest backend usable here and ``options`` for it, logging each one skipped."""
+    for candidate in AUTO_ORDER:
+        reason, resolved = _checked(candidate, options)
+        if reason is None:
+            LOG.info("backend auto -> %s", candidate)
+            return candidate, resolved
+        # On a GPU a missing GPU capability (TensorRT, CUDA providers) deserves a warning; on a CPU it is expected.
+        level = logging.WARNING if options.device.startswith("cuda") else logging.INFO
+        LOG.log(level, "backend auto: skipping %s: %s", candidate, reason)
+    raise BackendError(f"no backend can run precision {options.precision!r} here")
 
 
 def resolve_name(name: str, options: BackendOptions) -> str:
     """Map ``auto`` to the fastest backend usable here, logging each one skipped."""
     if check_name(name) != "auto":
         return name
-    for candidate in AUTO_ORDER:
-        reason = unavailable_reason(candidate, options)
-        if reason is None:
-            LOG.info("backend auto -> %s", candidate)
-            return candidate
-        # On a GPU a missing GPU capability (TensorRT, CUDA providers) deserves a warning; on a CPU it is expected.
-        level = logging.WARNING if options.device.startswith("cuda") else logging.INFO
-        LOG.log(level, "backend auto: skipping %s: %s", candidate, reason)
-    raise BackendError(f"no backend can run precision {options.precision!r} here")
+    return _first_available(options)[0]
 
 
 def resolve_device(device: str) -> str:
@@ -167,8 +188,10 @@ def create_backend(name: str, options: BackendOptions | None = None) -> Backend:
             f"unknown outside_profile {options.outside_profile!r}; choose one of: {', '.join(OUTSIDE_PROFILE)}"
         )
     options = replace(options, device=resolve_device(options.device))
-    resolved = resolve_name(name, options)
-    reason = unavailable_reason(resolved, options)
-    if reason is not None:
-        raise BackendError(f"backend {resolved!r} is unavailable: {reason}")
-    return _backend_class(resolved)(options)
+    if check_name(name) == "auto":
+        name, options = _first_available(options)
+    else:
+        reason, options = _checked(name, options)
+        if reason is not None:
+            raise BackendError(f"backend {name!r} is unavailable: {reason}")
+    return _backend_class(name)(options)

@@ -39,7 +39,11 @@ class BackendBase:
     @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
         """Why this backend cannot run here with ``options`` (None: it can)."""
-        precision = cls.requested_precision(options)
+        return cls.precision_reason(cls.requested_precision(options))
+
+    @classmethod
+    def precision_reason(cls, precision: str) -> str | None:
+        """Why this backend cannot run ``precision`` (already resolved, so that ``auto`` is resolved once)."""
         if precision not in cls.precisions:
             return f"precision {precision!r} not supported (only {', '.join(cls.precisions)})"
         return None

@@ -10,6 +10,7 @@ what NVIDIA's TensorRT samples use, and it ships wheels for x86 and Jetson.
 from __future__ import annotations
 
 import ctypes
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from sapnet_ros.errors import BackendError
 
 
+@functools.cache  # called on every frame; a failed import raises, so it is not cached
 def runtime() -> ModuleType:
     """The ``cudart`` module of cuda-python (new ``cuda.bindings`` layout first)."""
     try:
@@ -28,6 +30,14 @@ def runtime() -> ModuleType:
         except ImportError as err:
             raise BackendError(f"cuda-python is not installed ({err}); pip install cuda-python") from err
     return cudart
+
+
+def device_index(device: str, user: str) -> int:
+    """``"cuda"`` -> 0, ``"cuda:1"`` -> 1; BackendError naming ``user`` (what needs the GPU) for anything else."""
+    name, _, index = device.partition(":")
+    if name != "cuda" or (index and not index.isdigit()):
+        raise BackendError(f"{user} needs a CUDA device ('cuda' or 'cuda:N'), got {device!r}")
+    return int(index or 0)
 
 
 def cuda_device_count() -> int:

@@ -39,6 +39,7 @@ from sapnet_ros import __version__
 from sapnet_ros.errors import BackendError, SapnetError
 from sapnet_ros.export import cache_dir, read_metadata
 from sapnet_ros.graph import to_float16
+from sapnet_ros.images import write_atomic
 from sapnet_ros.weights import file_sha256
 
 LOG = logging.getLogger(__name__)
@@ -168,9 +169,7 @@ def write_sidecar(engine: Path, key: EngineKey, extra: dict[str, Any] | None = N
     """Write ``engine``'s JSON sidecar atomically: the key, and ``extra`` (build time, ONNX metadata)."""
     path = sidecar_path(engine)
     document = {"key": key.as_dict(), "digest": key.digest(), "sapnet_ros_version": __version__, **(extra or {})}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -240,11 +239,17 @@ def device_identity(device: int = 0) -> tuple[str, str]:
     return name.strip("\x00 "), f"{properties.major}.{properties.minor}"
 
 
-def engine_key(onnx_path: Path, precision: str, profile: Profile, device: int = 0) -> EngineKey:
-    """The key of an engine for ``onnx_path`` on this machine's TensorRT and GPU ``device``."""
+def engine_key(
+    onnx_path: Path, precision: str, profile: Profile, device: int = 0, onnx_sha256: str | None = None
+) -> EngineKey:
+    """The key of an engine for ``onnx_path`` on this machine's TensorRT and GPU ``device``.
+
+    ``onnx_sha256``: the file's hash when the caller already knows it (hashing is not free on a Jetson).
+    """
     trt = import_tensorrt()
     name, capability = device_identity(device)
-    return EngineKey(trt.__version__, name, capability, precision, profile, file_sha256(onnx_path))
+    sha256 = onnx_sha256 or file_sha256(onnx_path)
+    return EngineKey(trt.__version__, name, capability, precision, profile, sha256)
 
 
 def _progress_monitor(trt: ModuleType) -> Any:
@@ -296,12 +301,6 @@ def _load_timing_cache(config: Any, path: Path) -> Any:
     return cache
 
 
-def _save_atomic(path: Path, data: bytes | memoryview) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(bytes(data))
-    temporary.replace(path)
-
-
 def build_engine(
     onnx_path: Path,
     output_dir: Path,
@@ -310,12 +309,14 @@ def build_engine(
     calib: Path | None = None,
     device: int = 0,
     workspace_gib: float = 0.0,
+    key: EngineKey | None = None,
 ) -> Path:
     """Build a TensorRT engine for ``onnx_path`` into ``output_dir``; returns the engine path.
 
-    The engine is named by its ``EngineKey``; a JSON sidecar and the shared
-    timing cache (``timing.cache``) are written beside it. Builds take minutes
-    on a Jetson: progress is logged.
+    The engine is named by its ``EngineKey`` (``key``, when the caller has
+    computed it for these arguments); a JSON sidecar and the shared timing
+    cache (``timing.cache``) are written beside it. Builds take minutes on a
+    Jetson: progress is logged.
 
     Raises:
         BackendError: TensorRT or CUDA is missing, the ONNX does not parse, or the build fails.
@@ -324,7 +325,7 @@ def build_engine(
         raise BackendError(f"unknown engine precision {precision!r}; choose one of: {', '.join(ENGINE_PRECISIONS)}")
     profile = profile or Profile()
     trt = import_tensorrt()
-    key = engine_key(onnx_path, precision, profile, device)
+    key = key or engine_key(onnx_path, precision, profile, device)
     output_dir.mkdir(parents=True, exist_ok=True)
     engine_path = output_dir / key.file_name()
     strong = uses_strong_typing(trt.__version__) or precision == "int8"
@@ -369,8 +370,8 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BackendError(f"{onnx_path}: TensorRT engine build failed (see the TensorRT messages above)")
-    _save_atomic(engine_path, memoryview(serialized))
-    _save_atomic(timing_path, memoryview(timing_cache.serialize()))
+    write_atomic(engine_path, bytes(memoryview(serialized)))
+    write_atomic(timing_path, bytes(memoryview(timing_cache.serialize())))
     metadata = read_metadata(onnx_path)
     write_sidecar(
         engine_path,
@@ -399,7 +400,7 @@ def ensure_engine(
         return candidate
     if candidate.exists():
         LOG.warning("REBUILDING TensorRT engine %s: %s", candidate, reason)
-    return build_engine(onnx_path, output_dir, precision, profile, device=device)
+    return build_engine(onnx_path, output_dir, precision, profile, device=device, key=key)
 
 
 def main(argv: list[str] | None = None) -> int:

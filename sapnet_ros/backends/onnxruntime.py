@@ -21,9 +21,10 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, Inva
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.backends.cuda import device_index
 from sapnet_ros.backends.engine import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
-from sapnet_ros.export import cache_dir, onnx_for_weights, read_metadata
+from sapnet_ros.export import cache_dir, metadata_of, onnx_for_weights, read_metadata
 from sapnet_ros.graph import to_float16
 from sapnet_ros.quantize import int8_model_path, quality_holds
 
@@ -84,7 +85,7 @@ class OnnxRuntimeBackend(BackendBase):
         self._session: ort.InferenceSession | None = None
         self._input = self._output = ""
         self._gpu = options.device.startswith("cuda")
-        self._device_id = int(options.device.partition(":")[2] or 0) if self._gpu else 0
+        self._device_id = device_index(options.device, "ONNX Runtime's GPU providers") if self._gpu else 0
 
     @classmethod
     def auto_precision(cls, options: BackendOptions) -> str:
@@ -93,8 +94,8 @@ class OnnxRuntimeBackend(BackendBase):
             return "fp16"
         if options.onnx is not None:
             return "int8" if has_qdq(onnx.load(str(options.onnx), load_external_data=False)) else "fp32"
-        path = int8_model_path(options.weights)
-        if path is not None and quality_holds(read_metadata(path)):
+        found = int8_model_path(options.weights)
+        if found is not None and quality_holds(found[1]):
             return "int8"
         LOG.info("precision auto: fp32 (no int8 model passing the quality gate; make one with sapnet-quantize)")
         return "fp32"
@@ -111,17 +112,17 @@ class OnnxRuntimeBackend(BackendBase):
             return "int8 on the GPU needs the TensorRT provider"
         if precision == "int8" and options.onnx is None and int8_model_path(options.weights) is None:
             return "no int8 model for these weights; make one with sapnet-quantize"
-        return super().unavailable_reason(options)
+        return cls.precision_reason(precision)
 
     def _model_path(self) -> Path:
         """The graph for this precision and device (see the module docstring)."""
         if self.options.onnx is not None:
             return self.options.onnx
         if self.precision == "int8":
-            path = int8_model_path(self.options.weights)
-            if path is None:
+            found = int8_model_path(self.options.weights)
+            if found is None:
                 raise BackendError("no int8 model for these weights; make one with sapnet-quantize")
-            return path
+            return found[0]
         exported = onnx_for_weights(self.options.weights)
         if self.precision == "fp16" and "TensorrtExecutionProvider" not in _gpu_providers():
             return self._float16_copy(exported)  # CUDA alone runs what the graph's types say
@@ -157,7 +158,7 @@ class OnnxRuntimeBackend(BackendBase):
             session = ort.InferenceSession(str(path), settings, providers=providers)
         except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
-        metadata = {prop.key: prop.value for prop in header.metadata_props}
+        metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
             raise BackendError(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,14 @@ import numpy as np
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, runtime
+from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, cuda_device_count, device_index, runtime
 from sapnet_ros.backends.engine import (
+    EngineKey,
     Profile,
     build_engine,
     check_cached,
-    device_identity,
     engine_dir,
+    engine_key,
     ensure_engine,
     fit_size,
     import_tensorrt,
@@ -44,14 +44,6 @@ from sapnet_ros.weights import file_sha256
 LOG = logging.getLogger(__name__)
 
 
-def device_index(device: str) -> int:
-    """``"cuda"`` -> 0, ``"cuda:1"`` -> 1; BackendError for anything else."""
-    name, _, index = device.partition(":")
-    if name != "cuda" or (index and not index.isdigit()):
-        raise BackendError(f"TensorRT needs a CUDA device ('cuda' or 'cuda:N'), got {device!r}")
-    return int(index or 0)
-
-
 class TensorRTBackend(BackendBase):
     """Runs a serialized TensorRT engine on one CUDA stream."""
 
@@ -61,7 +53,7 @@ class TensorRTBackend(BackendBase):
     def __init__(self, options: BackendOptions) -> None:
         super().__init__(options)
         device = options.device if options.device.startswith("cuda") else "cuda"
-        self._device = device_index(device)
+        self._device = device_index(device, "TensorRT")
         self._engine: Any = None
         self._context: Any = None
         self._stream: Any = None
@@ -83,11 +75,10 @@ class TensorRTBackend(BackendBase):
             return "device is cpu (TensorRT needs --device cuda or an --engine)"
         try:
             import_tensorrt()
-            cudart = runtime()
+            runtime()
         except BackendError as err:
             return str(err)
-        error, count = cudart.cudaGetDeviceCount()
-        if error != cudart.cudaError_t.cudaSuccess or count < 1:
+        if cuda_device_count() < 1:
             return "no CUDA device visible"
         return super().unavailable_reason(options)
 
@@ -110,20 +101,22 @@ class TensorRTBackend(BackendBase):
             LOG.warning("%s; cannot check the engine against this machine, using it as given", err)
             return engine
         self.precision, self._profile = found.precision, found.profile  # the engine's, whatever was asked
-        trt = import_tensorrt()
-        name, capability = device_identity(self._device)
-        here = replace(found, tensorrt_version=trt.__version__, device_name=name, compute_capability=capability)
+        recorded = Path(document.get("onnx", ""))
         named_model = self.options.onnx is not None or self.options.weights is not None
-        if named_model:
-            here = replace(here, onnx_sha256=file_sha256(self._source_onnx()))
+        if named_model:  # the engine must be of that model
+            source = self._source_onnx()
+            here = engine_key(source, found.precision, found.profile, self._device)
+        else:  # the engine must be of the model it was built from
+            source = recorded
+            here = engine_key(recorded, found.precision, found.profile, self._device, onnx_sha256=found.onnx_sha256)
         reason = check_cached(engine, here)
         if reason is None:
             return engine
         LOG.error("REBUILDING TensorRT engine %s: %s", engine, reason)
-        recorded = Path(document.get("onnx", ""))
-        usable = not named_model and recorded.is_file() and file_sha256(recorded) == found.onnx_sha256
-        source = recorded if usable else self._source_onnx()
-        return build_engine(source, engine.parent, found.precision, found.profile, device=self._device)
+        key: EngineKey | None = here
+        if not named_model and not (recorded.is_file() and file_sha256(recorded) == found.onnx_sha256):
+            source, key = self._source_onnx(), None  # the recorded model is gone or changed: the default one
+        return build_engine(source, engine.parent, found.precision, found.profile, device=self._device, key=key)
 
     def _deserialize(self, trt: Any, runtime_: Any, path: Path) -> Any:
         engine = runtime_.deserialize_cuda_engine(path.read_bytes()) if path.is_file() else None

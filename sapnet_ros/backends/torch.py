@@ -43,7 +43,7 @@ class TorchBackend(BackendBase):
             return "CUDA requested but torch.cuda.is_available() is False"
         if precision == "fp16" and not options.device.startswith("cuda"):
             return "fp16 needs --device cuda (CPUs have no fast fp16 convolutions; use bf16)"
-        return super().unavailable_reason(options)
+        return cls.precision_reason(precision)
 
     def load(self) -> None:
         if self.options.threads:
