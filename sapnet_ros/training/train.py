@@ -40,7 +40,7 @@ from sapnet_ros.training.data import PairDataset, PatchDataset, load_pairs
 from sapnet_ros.training.handoff import export_run
 from sapnet_ros.training.losses import TrainingLoss
 from sapnet_ros.training.monitor import Monitor
-from sapnet_ros.training.validation import validate_model
+from sapnet_ros.training.validation import input_quality, validate_model
 from sapnet_ros.weights import Weights, load_model
 
 LOG = logging.getLogger("sapnet_ros.training")
@@ -269,8 +269,9 @@ class Trainer:
     def validate(self) -> None:
         """Rank 0 derains the validation set, logs it, saves samples and keeps the best weights."""
         if self.monitor is not None and self.val_set is not None:
-            quality, baseline, samples = validate_model(self.model, self.val_set, self.device, self.config.log.samples)
+            quality, samples = validate_model(self.model, self.val_set, self.device, self.config.log.samples)
             if self.step == 0:
+                baseline = input_quality(self.val_set)
                 LOG.info(
                     "validation input (rainy vs clean): PSNR %.2f dB RGB, %.2f dB Y; SSIM %.4f RGB, %.4f Y",
                     baseline.psnr_rgb,
