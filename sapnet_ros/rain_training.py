@@ -248,8 +248,9 @@ def held_out_frames() -> dict[str, tuple[np.ndarray, bool]]:
 
 def evaluate(estimator: RainEstimator, threshold: float = 0.5) -> dict[str, object]:
     """Levels and the confusion at ``threshold`` on the held-out frames."""
-    levels = {name: estimator.level(frame) for name, (frame, _) in held_out_frames().items()}
-    rainy = {name: is_rainy for name, (_, is_rainy) in held_out_frames().items()}
+    frames = held_out_frames()
+    levels = {name: estimator.level(frame) for name, (frame, _) in frames.items()}
+    rainy = {name: is_rainy for name, (_, is_rainy) in frames.items()}
     said_rain = {name: level >= threshold for name, level in levels.items()}
     return {
         "threshold": threshold,
