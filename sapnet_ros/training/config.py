@@ -11,7 +11,6 @@ beside every checkpoint and in the exported weights' metadata.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from sapnet_ros.errors import ConfigError
+from sapnet_ros.images import write_atomic
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 QUALITY_METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
@@ -334,7 +334,5 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 def save_config(config: TrainConfig, path: Path) -> Path:
     """Write the resolved configuration as YAML, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    temporary.replace(path)
+    write_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False).encode())
     return path

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging, rain_gate
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
+from sapnet_ros.images import write_atomic
 from sapnet_ros.metrics import Quality, image_quality, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
 
@@ -110,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     except SapnetError as err:
         parser.exit(2, f"sapnet-evaluate: error: {err}\n")
     output = args.csv or Path(f"evaluation-{info.model_sha256[:12]}.csv")
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(to_csv(results))
-    temporary.replace(output)
+    write_atomic(output, to_csv(results).encode())
     print(
         f"sapnet-evaluate: {len(results)} pairs of {args.data}, backend {info.name} ({info.device}, {info.precision}), "
         f"model sha256 {info.model_sha256[:12]}\n{summary(results)}\n  per image: {output}"
