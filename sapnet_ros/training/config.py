@@ -20,9 +20,9 @@ import yaml
 
 from sapnet_ros.errors import ConfigError
 from sapnet_ros.images import write_atomic
+from sapnet_ros.metrics import QUALITY_FIELDS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-QUALITY_METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 
 
 @dataclass
@@ -251,7 +251,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         "runtime.threads": config.runtime.threads >= 0,
         "log.every_steps": config.log.every_steps >= 1,
         "log.checkpoint_every": config.log.checkpoint_every >= 1,
-        "log.best_metric": config.log.best_metric in QUALITY_METRICS,
+        "log.best_metric": config.log.best_metric in QUALITY_FIELDS,
         "log.samples": config.log.samples >= 0,
     }
     for term in ("ssim", "contrastive", "lpips", "ubs"):

@@ -21,10 +21,8 @@ from sapnet_ros.cli_args import add_backend_arguments, backend_options, configur
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.images import write_atomic
-from sapnet_ros.metrics import Quality, image_quality, mean_quality
+from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_quality, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
-
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 
 
 @dataclass(frozen=True)
@@ -58,14 +56,14 @@ def to_csv(results: list[PairResult]) -> str:
     """Per-image rows and a final ``mean`` row; PSNR in dB."""
     stream = io.StringIO()
     writer = csv.writer(stream)
-    writer.writerow(["name", *METRICS, *(f"input_{m}" for m in METRICS), "ms"])
+    writer.writerow(["name", *QUALITY_FIELDS, *(f"input_{m}" for m in QUALITY_FIELDS), "ms"])
     rows = [(r.name, r.derained, r.rainy, r.ms) for r in results]
     mean_ms = sum(r.ms for r in results) / len(results)
     rows.append(
         ("mean", mean_quality([r.derained for r in results]), mean_quality([r.rainy for r in results]), mean_ms)
     )
     for name, derained, rainy, ms in rows:
-        values = [getattr(derained, m) for m in METRICS] + [getattr(rainy, m) for m in METRICS]
+        values = [getattr(derained, m) for m in QUALITY_FIELDS] + [getattr(rainy, m) for m in QUALITY_FIELDS]
         writer.writerow([name, *(f"{v:.4f}" for v in values), f"{ms:.1f}"])
     return stream.getvalue()
 

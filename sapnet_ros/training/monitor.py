@@ -17,12 +17,12 @@ import torch
 
 from sapnet_ros.derainer import from_network
 from sapnet_ros.images import write_png
-from sapnet_ros.metrics import Quality
+from sapnet_ros.metrics import QUALITY_FIELDS, Quality
 
 LOG = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", "ssim", "contrastive", "lpips", "ubs", "images_per_s")
-VAL_COLUMNS = ("step", "epoch", "psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+VAL_COLUMNS = ("step", "epoch", *QUALITY_FIELDS)
 # TensorBoard tags say what each number is: PSNR in dB, on RGB or on BT.601 luma.
 VAL_TAGS = {
     "psnr_rgb": "val/PSNR RGB (dB)",
