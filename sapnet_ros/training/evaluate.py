@@ -23,6 +23,7 @@ from sapnet_ros.errors import SapnetError
 from sapnet_ros.images import write_atomic
 from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_quality, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
+from sapnet_ros.training.monitor import quality_text
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,7 @@ def summary(results: list[PairResult]) -> str:
         ("derained", mean_quality([r.derained for r in results])),
         ("rainy input", mean_quality([r.rainy for r in results])),
     ):
-        lines.append(
-            f"  {label:<11}  PSNR {quality.psnr_rgb:6.2f} dB RGB  {quality.psnr_y:6.2f} dB Y   "
-            f"SSIM {quality.ssim_rgb:.4f} RGB  {quality.ssim_y:.4f} Y"
-        )
+        lines.append(f"  {label:<11}  {quality_text(quality)}")
     return "\n".join(lines)
 
 

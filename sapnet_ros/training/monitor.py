@@ -51,6 +51,14 @@ def _cell(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def quality_text(quality: Quality) -> str:
+    """``quality`` as training logs and ``sapnet-evaluate`` print it: PSNR in dB and SSIM, each on RGB and on Y."""
+    return (
+        f"PSNR {quality.psnr_rgb:.2f} dB RGB, {quality.psnr_y:.2f} dB Y; "
+        f"SSIM {quality.ssim_rgb:.4f} RGB, {quality.ssim_y:.4f} Y"
+    )
+
+
 def triptych(rainy: torch.Tensor, derained: torch.Tensor, clean: torch.Tensor) -> np.ndarray:
     """Rainy | derained | clean side by side: uint8 (H, 3W, 3) BGR from three (3, H, W) RGB [0, 1] tensors."""
     strip = torch.cat((rainy, derained, clean), dim=2).detach().float().cpu().numpy()  # (3, H, 3W)
