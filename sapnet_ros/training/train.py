@@ -321,10 +321,11 @@ class Trainer:
                 self.best["metric"],
                 self.best["value"],
             )
+            metrics = {**self.best["metrics"], "epoch": self.best["epoch"]}
         else:
             state = self.model.state_dict()
             LOG.info("handing off the last weights (no validation set to pick the best)")
-        metrics = {**self.best["metrics"], "epoch": self.best["epoch"]} if self.best else {}
+            metrics = {}
         return export_run(
             self.config.log.run_dir / "export",
             state,
