@@ -23,6 +23,7 @@ from sapnet_ros.images import write_atomic
 from sapnet_ros.metrics import QUALITY_FIELDS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+LOSS_TERMS = ("ssim", "contrastive", "lpips", "ubs")  # the LossTerm fields of LossConfig
 
 
 @dataclass
@@ -254,7 +255,7 @@ def validate(config: TrainConfig) -> TrainConfig:
         "log.best_metric": config.log.best_metric in QUALITY_FIELDS,
         "log.samples": config.log.samples >= 0,
     }
-    for term in ("ssim", "contrastive", "lpips", "ubs"):
+    for term in LOSS_TERMS:
         loss_term = getattr(config.loss, term)
         checks[f"loss.{term}"] = loss_term.weight >= 0 and loss_term.start_epoch >= 0
     bad = [name for name, ok in checks.items() if not ok]

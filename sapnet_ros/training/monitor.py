@@ -18,10 +18,11 @@ import torch
 from sapnet_ros.derainer import from_network
 from sapnet_ros.images import write_png
 from sapnet_ros.metrics import QUALITY_FIELDS, Quality
+from sapnet_ros.training.config import LOSS_TERMS
 
 LOG = logging.getLogger(__name__)
 
-TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", "ssim", "contrastive", "lpips", "ubs", "images_per_s")
+TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", *LOSS_TERMS, "images_per_s")
 VAL_COLUMNS = ("step", "epoch", *QUALITY_FIELDS)
 # TensorBoard tags say what each number is: PSNR in dB, on RGB or on BT.601 luma.
 VAL_TAGS = {
