@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -41,8 +42,15 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file under a temporary name, then rename it, so readers never see half of it."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """``write_atomic`` for writers that take a path (``torch.save``): the name yielded becomes ``path`` at the end."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
+    yield temporary
     temporary.replace(path)
 
 

@@ -15,7 +15,7 @@ downstream sees as change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from itertools import pairwise
 
 import numpy as np
@@ -82,6 +82,9 @@ class Quality:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+QUALITY_FIELDS = tuple(f.name for f in fields(Quality))  # the metric names, in Quality's order, for columns and options
 
 
 def mean_quality(qualities: Sequence[Quality]) -> Quality:

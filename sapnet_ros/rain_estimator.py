@@ -18,6 +18,7 @@ with the backend's thread pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,12 @@ def tile_origins(height: int, width: int, grid: tuple[int, int] = GRID, tile: in
     return [(int(top), int(left)) for top in tops for left in lefts]
 
 
+@lru_cache(maxsize=64)
+def _cached_origins(height: int, width: int, grid: tuple[int, int], tile: int) -> tuple[tuple[int, int], ...]:
+    """``tile_origins`` once per frame size: a camera's frames all share one."""
+    return tuple(tile_origins(height, width, grid, tile))
+
+
 def grey_tiles(image: np.ndarray, order: ColorOrder, grid: tuple[int, int] = GRID, tile: int = TILE) -> np.ndarray:
     """The estimator's input for one frame.
 
@@ -65,7 +72,7 @@ def grey_tiles(image: np.ndarray, order: ColorOrder, grid: tuple[int, int] = GRI
     weights = LUMA_BT601[::-1] if order == "bgr" else LUMA_BT601
     scale = np.float32(1.0 / SCALES[image.dtype])
     tiles = []
-    for top, left in tile_origins(image.shape[0], image.shape[1], grid, size):
+    for top, left in _cached_origins(image.shape[0], image.shape[1], grid, size):
         patch = image[top : top + size, left : left + size]
         if patch.ndim == 3 and patch.shape[2] >= 3:
             grey = patch[:, :, :3].astype(np.float32) @ weights  # (t, t)
@@ -107,7 +114,9 @@ class RainEstimator:
     def levels(self, images: Sequence[np.ndarray], order: ColorOrder = "rgb") -> list[float]:
         """Rain level of each image ((H, W[, C]) uint8/uint16 in ``order``; sizes may differ)."""
         levels = []
-        for image in images:  # one call per frame: tile counts and sizes may differ
+        # One call per frame: tile counts and sizes may differ, and a batch of equal frames rounds
+        # differently (levels off by ~1e-6 from the frames' own runs).
+        for image in images:
             tiles = grey_tiles(image, order, self.grid, self.tile)[None]  # (1, K, 1, t, t)
             (logit,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: tiles})[0]
             levels.append(float(1.0 / (1.0 + np.exp(-logit))))

@@ -65,6 +65,11 @@ class GateSettings:
         """The level at which a stream's first frame is derained: the middle of the hysteresis band."""
         return (self.open_level + self.close_level) / 2
 
+    @property
+    def fade_step(self) -> float:
+        """The change of the derained weight per frame of a cross-fade (1: a hard switch)."""
+        return 1.0 / self.fade_frames if self.fade_frames else 1.0
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -115,9 +120,8 @@ class StreamGate:
                 if threshold_crossed:
                     self.open, self.frames_in_state, switched = not self.open, 0, True
                     self.switches += 1
-            step = 1.0 / settings.fade_frames if settings.fade_frames else 1.0
-            target = 1.0 if self.open else 0.0
-            self.weight = min(self.weight + step, target) if self.open else max(self.weight - step, target)
+            step = settings.fade_step
+            self.weight = min(self.weight + step, 1.0) if self.open else max(self.weight - step, 0.0)
         return GateDecision(level, self.smoothed, self.open, self.weight, switched)
 
 

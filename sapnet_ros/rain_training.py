@@ -176,9 +176,11 @@ def example(scales: list[np.ndarray], rain: tuple[np.ndarray, float] | None, rng
     region = _relit(region[:, ::-1] if rng.random() < 0.5 else region, rng)  # the scene turns, not the rain
     if rain is not None:
         layer, haze = rain
-        layer = layer[::-1] if rng.random() < 0.5 else layer  # upside down: the same streaks
-        region = composite(np.ascontiguousarray(region), np.ascontiguousarray(layer[:, ::-1]) if rng.random() < 0.5
-                           else layer, haze)  # fmt: skip
+        if rng.random() < 0.5:
+            layer = layer[::-1]  # upside down: the same streaks
+        if rng.random() < 0.5:
+            layer = layer[:, ::-1]  # mirrored: rain leaning the other way
+        region = composite(region, layer, haze)
     return _degraded(np.ascontiguousarray(region), rng)
 
 
@@ -248,8 +250,9 @@ def held_out_frames() -> dict[str, tuple[np.ndarray, bool]]:
 
 def evaluate(estimator: RainEstimator, threshold: float = 0.5) -> dict[str, object]:
     """Levels and the confusion at ``threshold`` on the held-out frames."""
-    levels = {name: estimator.level(frame) for name, (frame, _) in held_out_frames().items()}
-    rainy = {name: is_rainy for name, (_, is_rainy) in held_out_frames().items()}
+    frames = held_out_frames()
+    levels = {name: estimator.level(frame) for name, (frame, _) in frames.items()}
+    rainy = {name: is_rainy for name, (_, is_rainy) in frames.items()}
     said_rain = {name: level >= threshold for name, level in levels.items()}
     return {
         "threshold": threshold,

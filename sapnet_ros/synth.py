@@ -182,14 +182,12 @@ def clean_photo(name: str, height: int, width: int) -> np.ndarray:
         ValueError: unknown photo, or scikit-image is not installed.
     """
     try:
-        from skimage import data
+        from sapnet_ros.photos import load_photo  # scikit-image only where photos are asked for
     except ImportError as err:
         raise ValueError(f"clean photos need scikit-image ({err}); pip install scikit-image") from err
     if name not in EVALUATION_PHOTOS + CALIBRATION_PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(EVALUATION_PHOTOS + CALIBRATION_PHOTOS)}")
-    photo = getattr(data, name)()
-    if photo.ndim == 2:
-        photo = np.repeat(photo[:, :, None], 3, axis=2)
+    photo = load_photo(name)
     rows, cols = photo.shape[:2]
     keep_rows, keep_cols = min(rows, round(cols * height / width)), min(cols, round(rows * width / height))
     top, left = (rows - keep_rows) // 2, (cols - keep_cols) // 2

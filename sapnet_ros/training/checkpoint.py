@@ -9,7 +9,6 @@ Python values, so it loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import zipfile
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from sapnet_ros.errors import TrainingError
+from sapnet_ros.images import atomic_path
 
 FORMAT = "sapnet_ros-checkpoint"
 VERSION = 1
@@ -62,9 +62,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: a crash mid-write leaves the previous checkpoint intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **state}, temporary)
-    temporary.replace(path)
+    with atomic_path(path) as temporary:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, temporary)
     return path
 
 

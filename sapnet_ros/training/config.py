@@ -11,7 +11,6 @@ beside every checkpoint and in the exported weights' metadata.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,9 +19,11 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from sapnet_ros.errors import ConfigError
+from sapnet_ros.images import write_atomic
+from sapnet_ros.metrics import QUALITY_FIELDS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-QUALITY_METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+LOSS_TERMS = ("ssim", "contrastive", "lpips", "ubs")  # the LossTerm fields of LossConfig
 
 
 @dataclass
@@ -251,10 +252,10 @@ def validate(config: TrainConfig) -> TrainConfig:
         "runtime.threads": config.runtime.threads >= 0,
         "log.every_steps": config.log.every_steps >= 1,
         "log.checkpoint_every": config.log.checkpoint_every >= 1,
-        "log.best_metric": config.log.best_metric in QUALITY_METRICS,
+        "log.best_metric": config.log.best_metric in QUALITY_FIELDS,
         "log.samples": config.log.samples >= 0,
     }
-    for term in ("ssim", "contrastive", "lpips", "ubs"):
+    for term in LOSS_TERMS:
         loss_term = getattr(config.loss, term)
         checks[f"loss.{term}"] = loss_term.weight >= 0 and loss_term.start_epoch >= 0
     bad = [name for name, ok in checks.items() if not ok]
@@ -334,7 +335,5 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
 def save_config(config: TrainConfig, path: Path) -> Path:
     """Write the resolved configuration as YAML, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    temporary.replace(path)
+    write_atomic(path, yaml.safe_dump(to_dict(config), sort_keys=False).encode())
     return path

@@ -20,10 +20,10 @@ from tqdm import tqdm
 from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging, rain_gate
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
-from sapnet_ros.metrics import Quality, image_quality, mean_quality
+from sapnet_ros.images import write_atomic
+from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_quality, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
-
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+from sapnet_ros.training.monitor import quality_text
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,14 @@ def to_csv(results: list[PairResult]) -> str:
     """Per-image rows and a final ``mean`` row; PSNR in dB."""
     stream = io.StringIO()
     writer = csv.writer(stream)
-    writer.writerow(["name", *METRICS, *(f"input_{m}" for m in METRICS), "ms"])
+    writer.writerow(["name", *QUALITY_FIELDS, *(f"input_{m}" for m in QUALITY_FIELDS), "ms"])
     rows = [(r.name, r.derained, r.rainy, r.ms) for r in results]
     mean_ms = sum(r.ms for r in results) / len(results)
     rows.append(
         ("mean", mean_quality([r.derained for r in results]), mean_quality([r.rainy for r in results]), mean_ms)
     )
     for name, derained, rainy, ms in rows:
-        values = [getattr(derained, m) for m in METRICS] + [getattr(rainy, m) for m in METRICS]
+        values = [getattr(derained, m) for m in QUALITY_FIELDS] + [getattr(rainy, m) for m in QUALITY_FIELDS]
         writer.writerow([name, *(f"{v:.4f}" for v in values), f"{ms:.1f}"])
     return stream.getvalue()
 
@@ -76,10 +76,7 @@ def summary(results: list[PairResult]) -> str:
         ("derained", mean_quality([r.derained for r in results])),
         ("rainy input", mean_quality([r.rainy for r in results])),
     ):
-        lines.append(
-            f"  {label:<11}  PSNR {quality.psnr_rgb:6.2f} dB RGB  {quality.psnr_y:6.2f} dB Y   "
-            f"SSIM {quality.ssim_rgb:.4f} RGB  {quality.ssim_y:.4f} Y"
-        )
+        lines.append(f"  {label:<11}  {quality_text(quality)}")
     return "\n".join(lines)
 
 
@@ -110,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except SapnetError as err:
         parser.exit(2, f"sapnet-evaluate: error: {err}\n")
     output = args.csv or Path(f"evaluation-{info.model_sha256[:12]}.csv")
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(to_csv(results))
-    temporary.replace(output)
+    write_atomic(output, to_csv(results).encode())
     print(
         f"sapnet-evaluate: {len(results)} pairs of {args.data}, backend {info.name} ({info.device}, {info.precision}), "
         f"model sha256 {info.model_sha256[:12]}\n{summary(results)}\n  per image: {output}"

@@ -30,12 +30,11 @@ from torch import nn
 
 from sapnet_ros.metrics import ssim
 from sapnet_ros.training.backbones import LPIPS_TAPS, LPIPSHeads, VGG16Features
-from sapnet_ros.training.config import LossConfig
+from sapnet_ros.training.config import LOSS_TERMS, LossConfig
 from sapnet_ros.training.segmentation import LRASPPMobileNetV3
 
 LOG = logging.getLogger(__name__)
 
-TERMS = ("ssim", "contrastive", "lpips", "ubs")
 CONTRASTIVE_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 EPSILON = 1e-7
 
@@ -79,8 +78,8 @@ class TrainingLoss(nn.Module):
     def __init__(self, config: LossConfig) -> None:
         super().__init__()
         self.config = config
-        self.weights = {term: getattr(config, term).weight for term in TERMS}
-        self.start_epochs = {term: getattr(config, term).start_epoch for term in TERMS}
+        self.weights = {term: getattr(config, term).weight for term in LOSS_TERMS}
+        self.start_epochs = {term: getattr(config, term).start_epoch for term in LOSS_TERMS}
         vgg_file = "a torchvision VGG16 state dict (vgg16-397923af.pth)"
         if self.weights["contrastive"] and config.vgg_weights is None:
             _disabled("contrastive", "vgg_weights", vgg_file)

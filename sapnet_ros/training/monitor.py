@@ -17,12 +17,13 @@ import torch
 
 from sapnet_ros.derainer import from_network
 from sapnet_ros.images import write_png
-from sapnet_ros.metrics import Quality
+from sapnet_ros.metrics import QUALITY_FIELDS, Quality
+from sapnet_ros.training.config import LOSS_TERMS
 
 LOG = logging.getLogger(__name__)
 
-TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", "ssim", "contrastive", "lpips", "ubs", "images_per_s")
-VAL_COLUMNS = ("step", "epoch", "psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+TRAIN_COLUMNS = ("step", "epoch", "lr", "loss", *LOSS_TERMS, "images_per_s")
+VAL_COLUMNS = ("step", "epoch", *QUALITY_FIELDS)
 # TensorBoard tags say what each number is: PSNR in dB, on RGB or on BT.601 luma.
 VAL_TAGS = {
     "psnr_rgb": "val/PSNR RGB (dB)",
@@ -49,6 +50,14 @@ class CsvLog:
 
 def _cell(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def quality_text(quality: Quality) -> str:
+    """``quality`` as training logs and ``sapnet-evaluate`` print it: PSNR in dB and SSIM, each on RGB and on Y."""
+    return (
+        f"PSNR {quality.psnr_rgb:.2f} dB RGB, {quality.psnr_y:.2f} dB Y; "
+        f"SSIM {quality.ssim_rgb:.4f} RGB, {quality.ssim_y:.4f} Y"
+    )
 
 
 def triptych(rainy: torch.Tensor, derained: torch.Tensor, clean: torch.Tensor) -> np.ndarray:

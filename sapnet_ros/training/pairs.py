@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sapnet_ros.bags import COMPRESSED_IMAGE, connections_for, open_bag
+from sapnet_ros.bags import COMPRESSED_IMAGE, connections_for, open_bag, read_messages
 from sapnet_ros.cli_args import configure_logging
-from sapnet_ros.conversions import Decoded, compressed_to_array, image_to_array
+from sapnet_ros.conversions import Decoded
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.images import collect_images, output_paths, read_image, write_png
+from sapnet_ros.pipeline import decode
 from sapnet_ros.synth import STYLES, RainStyle, RainSynthesizer, add_rain, styled
 
 LOG = logging.getLogger(__name__)
@@ -105,13 +106,13 @@ def from_bag(
     kept = 0
     with open_bag(bag) as reader:
         connections = connections_for(reader, topic)
-        messages = reader.messages(connections=connections)
+        messages = read_messages(reader, connections)
         for index, (connection, _, raw) in enumerate(tqdm(messages, unit="msg", file=sys.stderr)):
             if index % every:
                 continue
             try:
                 msg: Any = reader.deserialize(raw, connection.msgtype)
-                decoded = compressed_to_array(msg) if connection.msgtype == COMPRESSED_IMAGE else image_to_array(msg)
+                decoded = decode(msg, connection.msgtype == COMPRESSED_IMAGE)
             except SapnetError as err:
                 failures.append(f"skipped message {index} of {topic}: {err}")
                 continue

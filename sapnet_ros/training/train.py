@@ -39,8 +39,8 @@ from sapnet_ros.training.config import TrainConfig, load_config, read_yaml, save
 from sapnet_ros.training.data import PairDataset, PatchDataset, load_pairs
 from sapnet_ros.training.handoff import export_run
 from sapnet_ros.training.losses import TrainingLoss
-from sapnet_ros.training.monitor import Monitor
-from sapnet_ros.training.validation import validate_model
+from sapnet_ros.training.monitor import Monitor, quality_text
+from sapnet_ros.training.validation import input_quality, validate_model
 from sapnet_ros.weights import Weights, load_model
 
 LOG = logging.getLogger("sapnet_ros.training")
@@ -269,23 +269,11 @@ class Trainer:
     def validate(self) -> None:
         """Rank 0 derains the validation set, logs it, saves samples and keeps the best weights."""
         if self.monitor is not None and self.val_set is not None:
-            quality, baseline, samples = validate_model(self.model, self.val_set, self.device, self.config.log.samples)
+            quality, samples = validate_model(self.model, self.val_set, self.device, self.config.log.samples)
             if self.step == 0:
-                LOG.info(
-                    "validation input (rainy vs clean): PSNR %.2f dB RGB, %.2f dB Y; SSIM %.4f RGB, %.4f Y",
-                    baseline.psnr_rgb,
-                    baseline.psnr_y,
-                    baseline.ssim_rgb,
-                    baseline.ssim_y,
-                )
-            LOG.info(
-                "validation after epoch %d: PSNR %.2f dB RGB, %.2f dB Y; SSIM %.4f RGB, %.4f Y",
-                self.epoch,
-                quality.psnr_rgb,
-                quality.psnr_y,
-                quality.ssim_rgb,
-                quality.ssim_y,
-            )
+                baseline = input_quality(self.val_set)
+                LOG.info("validation input (rainy vs clean): %s", quality_text(baseline))
+            LOG.info("validation after epoch %d: %s", self.epoch, quality_text(quality))
             self.monitor.log_val(self.step, self.epoch, quality)
             self.monitor.save_samples(self.step, self.epoch, samples)
             metric = self.config.log.best_metric
@@ -333,10 +321,11 @@ class Trainer:
                 self.best["metric"],
                 self.best["value"],
             )
+            metrics = {**self.best["metrics"], "epoch": self.best["epoch"]}
         else:
             state = self.model.state_dict()
             LOG.info("handing off the last weights (no validation set to pick the best)")
-        metrics = {**self.best["metrics"], "epoch": self.best["epoch"]} if self.best else {}
+            metrics = {}
         return export_run(
             self.config.log.run_dir / "export",
             state,
