@@ -95,11 +95,12 @@ def quality(estimate: torch.Tensor, reference: torch.Tensor) -> Quality:
     """Compare one (1, 3, H, W) RGB [0, 1] tensor with its reference, in float64."""
     with torch.no_grad():
         x64, y64 = estimate.detach().double().cpu(), reference.detach().double().cpu()
+        x_luma, y_luma = rgb_to_y(x64), rgb_to_y(y64)
         return Quality(
             psnr_rgb=float(psnr(x64, y64)),
             ssim_rgb=float(ssim(x64, y64)),
-            psnr_y=float(psnr(rgb_to_y(x64), rgb_to_y(y64))),
-            ssim_y=float(ssim(rgb_to_y(x64), rgb_to_y(y64))),
+            psnr_y=float(psnr(x_luma, y_luma)),
+            ssim_y=float(ssim(x_luma, y_luma)),
         )
 
 
