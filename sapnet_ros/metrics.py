@@ -113,6 +113,16 @@ def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = 
     return quality(x, y)
 
 
+def luma(frame: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
+    """BT.601 luma of (H, W[, C]) uint8/uint16 in ``order``: float64 (H, W) in 8-bit levels (16-bit scaled down)."""
+    return np.tensordot(LUMA_BT601, to_network(frame, order), axes=1) * 255.0
+
+
+def luma_change(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
+    """Mean |after - before| of two ``luma`` planes over the bool (H, W) mask ``where``."""
+    return float(np.abs(after - before)[where].mean())
+
+
 def flicker(frames: Sequence[np.ndarray], order: ColorOrder = "rgb", static: np.ndarray | None = None) -> float:
     """Mean absolute frame-to-frame change of BT.601 luma, in 8-bit levels (0..255).
 
@@ -128,8 +138,8 @@ def flicker(frames: Sequence[np.ndarray], order: ColorOrder = "rgb", static: np.
     """
     if len(frames) < 2 or len({frame.shape for frame in frames}) > 1:
         raise ValueError(f"flicker needs two or more frames of one shape, got {[f.shape for f in frames]}")
-    lumas = [np.tensordot(LUMA_BT601, to_network(frame, order), axes=1) * 255.0 for frame in frames]  # (H, W)
+    lumas = [luma(frame, order) for frame in frames]  # (H, W)
     where = np.ones(lumas[0].shape, bool) if static is None else static
     if where.shape != lumas[0].shape or not where.any():
         raise ValueError(f"static mask {where.shape} must match the frames {lumas[0].shape} and select pixels")
-    return float(np.mean([np.abs(after - before)[where].mean() for before, after in pairwise(lumas)]))
+    return float(np.mean([luma_change(before, after, where) for before, after in pairwise(lumas)]))

@@ -49,7 +49,7 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
-from sapnet_ros.metrics import flicker, image_quality
+from sapnet_ros.metrics import image_quality, luma, luma_change
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload
 from sapnet_ros.rain_estimator import RainEstimator
 from sapnet_ros.rain_gate import RainGate
@@ -159,7 +159,8 @@ class _BagEvaluator:
         self.skipped: dict[str, int] = {}
         self.frames_seen = 0
         self._pending: list[_Frame] = []
-        self._previous: dict[str, np.ndarray] = {}  # variant -> the topic's last frame, for flicker
+        # variant -> shape and dtype of the topic's last frame and its luma, for the change to the next frame
+        self._previous: dict[str, tuple[tuple[int, ...], np.dtype, np.ndarray]] = {}
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count frames skipped for ``reason``; the first of each reason is logged as a warning."""
@@ -260,10 +261,11 @@ class _BagEvaluator:
         order = item.decoded.order
         variants = {RAINY: item.decoded.array, DERAINED: item.derained}
         for variant, image in variants.items():
+            current = luma(image, order)
             previous = self._previous.get(variant)
-            if previous is not None and previous.shape == image.shape and previous.dtype == image.dtype:
-                item.change[variant] = flicker([previous, image], order)
-            self._previous[variant] = image
+            if previous is not None and previous[:2] == (image.shape, image.dtype):
+                item.change[variant] = luma_change(previous[2], current, np.ones(current.shape, bool))
+            self._previous[variant] = image.shape, image.dtype, current
             if self.brisque:
                 item.no_reference[variant] = self.brisque.score(image, order)
             if self.detector:
