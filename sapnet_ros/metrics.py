@@ -106,11 +106,16 @@ def quality(estimate: torch.Tensor, reference: torch.Tensor) -> Quality:
 
 def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = "rgb") -> Quality:
     """Compare two arrays of the same shape (H, W[, C]), uint8 or uint16, colours in ``order``."""
-    if image.shape != reference.shape or image.dtype != reference.dtype:
-        raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
-    x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
-    y = torch.from_numpy(to_network(reference, order))[None]
-    return quality(x, y)
+    return image_qualities([image], reference, order)[0]
+
+
+def image_qualities(images: Sequence[np.ndarray], reference: np.ndarray, order: ColorOrder = "rgb") -> list[Quality]:
+    """``image_quality`` of each image against one reference, which is converted once."""
+    for image in images:
+        if image.shape != reference.shape or image.dtype != reference.dtype:
+            raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
+    y = torch.from_numpy(to_network(reference, order))[None]  # (1, 3, H, W) RGB [0, 1]
+    return [quality(torch.from_numpy(to_network(image, order))[None], y) for image in images]
 
 
 def luma(frame: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:

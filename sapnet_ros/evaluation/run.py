@@ -49,7 +49,7 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
-from sapnet_ros.metrics import image_quality, luma, luma_change
+from sapnet_ros.metrics import image_qualities, luma, luma_change
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload
 from sapnet_ros.rain_estimator import RainEstimator
 from sapnet_ros.rain_gate import RainGate
@@ -286,8 +286,8 @@ class _BagEvaluator:
         panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained, item.decoded.order)]
         if clean is not None and self._comparable(item, clean):
             reference = colour_view(clean.array, clean.order, "rgb")
-            for variant, image in ((RAINY, item.decoded.array), (DERAINED, item.derained)):
-                record.quality[variant] = image_quality(colour_view(image, item.decoded.order, "rgb"), reference)
+            views = [colour_view(image, item.decoded.order, "rgb") for image in (item.decoded.array, item.derained)]
+            record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
             panels.append(to_bgr8(clean.array, clean.order))
             if self.detector:
                 item.found[CLEAN] = self.detector.detect(clean.array, clean.order)

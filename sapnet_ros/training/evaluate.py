@@ -20,7 +20,7 @@ from tqdm import tqdm
 from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging, rain_gate
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
-from sapnet_ros.metrics import Quality, image_quality, mean_quality
+from sapnet_ros.metrics import Quality, image_qualities, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
 
 METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
@@ -42,14 +42,8 @@ def evaluate_pairs(derainer: Derainer, pairs: list[Pair], progress: bool = False
     for pair in tqdm(pairs, unit="img", file=sys.stderr, disable=not progress):
         rainy, clean = read_pair(pair)  # as stored: BGR(A) or grey, uint8/uint16
         derained = derainer.run(rainy, order="bgr", stream=pair.name)
-        results.append(
-            PairResult(
-                pair.name,
-                image_quality(derained, clean, "bgr"),
-                image_quality(rainy, clean, "bgr"),
-                derainer.last_timing.total_ms,
-            )
-        )
+        derained_quality, rainy_quality = image_qualities([derained, rainy], clean, "bgr")
+        results.append(PairResult(pair.name, derained_quality, rainy_quality, derainer.last_timing.total_ms))
     return results
 
 
