@@ -40,7 +40,7 @@ from sapnet_ros.bags import (
     stamp_ns,
     topics,
 )
-from sapnet_ros.conversions import Decoded, compressed_to_array, image_to_array
+from sapnet_ros.conversions import Decoded
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import BagError, ImageFormatError
 from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
@@ -50,7 +50,7 @@ from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, Det
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
 from sapnet_ros.metrics import image_qualities, luma, luma_change
-from sapnet_ros.pipeline import DerainedFrame, compressed_payload
+from sapnet_ros.pipeline import DerainedFrame, compressed_payload, decode, derain_decoded
 from sapnet_ros.rain_estimator import RainEstimator
 from sapnet_ros.rain_gate import RainGate
 
@@ -127,7 +127,7 @@ class _Frame:
     frame_id: str
     decoded: Decoded
     compressed_format: str | None  # "jpeg"/"png" for CompressedImage input
-    derained: np.ndarray | None = None
+    derained: DerainedFrame | None = None
     latency_ms: float = 0.0
     inference_ms: float = 0.0
     found: dict[str, list[Detection]] = field(default_factory=dict)
@@ -200,15 +200,15 @@ class _BagEvaluator:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        images = [item.decoded.array for item in batch]
+        streams = [self.options.image_topic] * len(batch)
         try:
-            outputs = self.derainer.run_batch(images, batch[0].decoded.order, [self.options.image_topic] * len(images))
+            outputs = derain_decoded(self.derainer, [item.decoded for item in batch], streams)
         except ImageFormatError as err:
             self.skip(f"frames the Derainer refused: {err}", len(batch))
             self.progress(len(batch))
             return
-        timing = self.derainer.last_timing
         for item, derained in zip(batch, outputs, strict=True):
+            timing = derained.timing
             item.derained = derained
             item.latency_ms, item.inference_ms = timing.total_ms / len(batch), timing.inference_ms / len(batch)
             self._write(item)
@@ -234,9 +234,7 @@ class _BagEvaluator:
     def _decode(self, reader: AnyReader, connection: Connection, raw: bytes, what: str) -> tuple[Any, Decoded] | None:
         try:
             msg: Any = reader.deserialize(raw, connection.msgtype)
-            if connection.msgtype == COMPRESSED_IMAGE:
-                return msg, compressed_to_array(msg)
-            return msg, image_to_array(msg)
+            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE)
         except AnyReaderError as err:
             self.skip(f"{what} that cannot be deserialized ({err})")
         except ImageFormatError as err:
@@ -244,22 +242,21 @@ class _BagEvaluator:
         return None
 
     def _write(self, item: _Frame) -> None:
-        assert item.derained is not None
+        frame = item.derained
+        assert frame is not None
         msg_header = header(item.stamp, item.frame_id)
         if item.compressed_format:
-            decoded = item.decoded
-            frame = DerainedFrame(item.derained, decoded.order, decoded.output_encoding, self.derainer.last_timing)
             image_format, data = compressed_payload(frame, item.compressed_format, self.options.jpeg_quality)
             msg = compressed_message(image_format, data, msg_header)
         else:
-            msg = image_message(item.derained, item.decoded.output_encoding, msg_header)
+            msg = image_message(frame.array, frame.encoding, msg_header)
         self.writer.write(self.options.output_topic, msg, item.timestamp)
 
     def _measure(self, item: _Frame) -> None:
         """Reference-free figures: BRISQUE (without ground truth), detections, change from the previous frame."""
         assert item.derained is not None
         order = item.decoded.order
-        variants = {RAINY: item.decoded.array, DERAINED: item.derained}
+        variants = {RAINY: item.decoded.array, DERAINED: item.derained.array}
         for variant, image in variants.items():
             current = luma(image, order)
             previous = self._previous.get(variant)
@@ -283,10 +280,12 @@ class _BagEvaluator:
             no_reference=dict(item.no_reference),
             change=dict(item.change),
         )
-        panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained, item.decoded.order)]
+        panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained.array, item.decoded.order)]
         if clean is not None and self._comparable(item, clean):
             reference = colour_view(clean.array, clean.order, "rgb")
-            views = [colour_view(image, item.decoded.order, "rgb") for image in (item.decoded.array, item.derained)]
+            views = [
+                colour_view(image, item.decoded.order, "rgb") for image in (item.decoded.array, item.derained.array)
+            ]
             record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
             panels.append(to_bgr8(clean.array, clean.order))
             if self.detector:
