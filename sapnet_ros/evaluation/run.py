@@ -128,11 +128,8 @@ class _Frame:
     decoded: Decoded
     compressed_format: str | None  # "jpeg"/"png" for CompressedImage input
     derained: DerainedFrame | None = None
-    latency_ms: float = 0.0
-    inference_ms: float = 0.0
+    record: FrameRecord | None = None  # made once derained, filled in as the frame is measured
     found: dict[str, list[Detection]] = field(default_factory=dict)
-    no_reference: dict[str, float] = field(default_factory=dict)
-    change: dict[str, float] = field(default_factory=dict)
 
 
 class _BagEvaluator:
@@ -210,7 +207,13 @@ class _BagEvaluator:
         for item, derained in zip(batch, outputs, strict=True):
             timing = derained.timing
             item.derained = derained
-            item.latency_ms, item.inference_ms = timing.total_ms / len(batch), timing.inference_ms / len(batch)
+            item.record = FrameRecord(
+                item.index,
+                item.stamp,
+                (item.timestamp - self.start_time) / 1e9,
+                timing.total_ms / len(batch),
+                timing.inference_ms / len(batch),
+            )
             self._write(item)
             self._measure(item)
             if self.options.gt_topic:
@@ -254,32 +257,25 @@ class _BagEvaluator:
 
     def _measure(self, item: _Frame) -> None:
         """Reference-free figures: BRISQUE (without ground truth), detections, change from the previous frame."""
-        assert item.derained is not None
+        record = item.record
+        assert item.derained is not None and record is not None
         order = item.decoded.order
         variants = {RAINY: item.decoded.array, DERAINED: item.derained.array}
         for variant, image in variants.items():
             current = luma(image, order)
             previous = self._previous.get(variant)
             if previous is not None and previous[:2] == (image.shape, image.dtype):
-                item.change[variant] = luma_change(previous[2], current, np.ones(current.shape, bool))
+                record.change[variant] = luma_change(previous[2], current, np.ones(current.shape, bool))
             self._previous[variant] = image.shape, image.dtype, current
             if self.brisque:
-                item.no_reference[variant] = self.brisque.score(image, order)
+                record.no_reference[variant] = self.brisque.score(image, order)
             if self.detector:
                 item.found[variant] = self.detector.detect(image, order)
 
     def _record(self, item: _Frame, clean: Decoded | None = None) -> None:
-        """Turn a derained frame (and its ground truth, if paired) into a FrameRecord."""
-        assert item.derained is not None
-        record = FrameRecord(
-            item.index,
-            item.stamp,
-            (item.timestamp - self.start_time) / 1e9,
-            item.latency_ms,
-            item.inference_ms,
-            no_reference=dict(item.no_reference),
-            change=dict(item.change),
-        )
+        """Complete a derained frame's FrameRecord with its ground truth (if paired) and detections."""
+        record = item.record
+        assert item.derained is not None and record is not None
         panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained.array, item.decoded.order)]
         if clean is not None and self._comparable(item, clean):
             reference = colour_view(clean.array, clean.order, "rgb")
