@@ -276,18 +276,18 @@ class _BagEvaluator:
         """Complete a derained frame's FrameRecord with its ground truth (if paired) and detections."""
         record = item.record
         assert item.derained is not None and record is not None
-        panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained.array, item.decoded.order)]
-        if clean is not None and self._comparable(item, clean):
+        order = item.decoded.order
+        panels = [to_bgr8(item.decoded.array, order), to_bgr8(item.derained.array, order)]
+        if clean is not None:
+            views = [colour_view(image, order, "rgb") for image in (item.decoded.array, item.derained.array)]
             reference = colour_view(clean.array, clean.order, "rgb")
-            views = [
-                colour_view(image, item.decoded.order, "rgb") for image in (item.decoded.array, item.derained.array)
-            ]
-            record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
-            panels.append(to_bgr8(clean.array, clean.order))
-            if self.detector:
-                item.found[CLEAN] = self.detector.detect(clean.array, clean.order)
-                for variant in (RAINY, DERAINED):
-                    record.agreement[variant] = agreement(item.found[variant], item.found[CLEAN])
+            if self._comparable(views[0], reference):
+                record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
+                panels.append(to_bgr8(clean.array, clean.order))
+                if self.detector:
+                    item.found[CLEAN] = self.detector.detect(clean.array, clean.order)
+                    for variant in (RAINY, DERAINED):
+                        record.agreement[variant] = agreement(item.found[variant], item.found[CLEAN])
         for variant, found in item.found.items():
             scores = [d.score for d in found]
             record.detections[variant] = DetectionStats(len(found), float(np.mean(scores)) if scores else None)
@@ -300,9 +300,8 @@ class _BagEvaluator:
         self.skip(f"PSNR/SSIM of frames without a ground-truth frame within {tolerance_ms:g} ms")
         self._record(item)
 
-    def _comparable(self, item: _Frame, clean: Decoded) -> bool:
-        frame = colour_view(item.decoded.array, item.decoded.order, "rgb")
-        reference = colour_view(clean.array, clean.order, "rgb")
+    def _comparable(self, frame: np.ndarray, reference: np.ndarray) -> bool:
+        """Whether the RGB views of a frame and its ground truth can be compared; counts a skip where not."""
         if frame.shape == reference.shape and frame.dtype == reference.dtype:
             return True
         self.skip(f"ground truth {reference.dtype} {reference.shape} unlike its frame {frame.dtype} {frame.shape}")
