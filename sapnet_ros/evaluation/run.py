@@ -277,13 +277,13 @@ class _BagEvaluator:
         record = item.record
         assert item.derained is not None and record is not None
         order = item.decoded.order
-        panels = [to_bgr8(item.decoded.array, order), to_bgr8(item.derained.array, order)]
+        shown = [(item.decoded.array, order), (item.derained.array, order)]  # thumbnail panels and their orders
         if clean is not None:
-            views = [colour_view(image, order, "rgb") for image in (item.decoded.array, item.derained.array)]
+            views = [colour_view(image, order, "rgb") for image, _ in shown]
             reference = colour_view(clean.array, clean.order, "rgb")
             if self._comparable(views[0], reference):
                 record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
-                panels.append(to_bgr8(clean.array, clean.order))
+                shown.append((clean.array, clean.order))
                 if self.detector:
                     item.found[CLEAN] = self.detector.detect(clean.array, clean.order)
                     for variant in (RAINY, DERAINED):
@@ -292,7 +292,9 @@ class _BagEvaluator:
             scores = [d.score for d in found]
             record.detections[variant] = DetectionStats(len(found), float(np.mean(scores)) if scores else None)
         self.records.append(record)
-        self._offer_thumbnail(record, panels)
+        self._offer_thumbnail(
+            record, lambda: side_by_side([to_bgr8(image, image_order) for image, image_order in shown])
+        )
         item.derained = None  # the arrays are no longer needed
 
     def _unpaired(self, item: _Frame) -> None:
@@ -307,15 +309,15 @@ class _BagEvaluator:
         self.skip(f"ground truth {reference.dtype} {reference.shape} unlike its frame {frame.dtype} {frame.shape}")
         return False
 
-    def _offer_thumbnail(self, record: FrameRecord, panels: list[np.ndarray]) -> None:
-        """Rank by PSNR gain with ground truth, else by BRISQUE improvement."""
+    def _offer_thumbnail(self, record: FrameRecord, draw: Callable[[], bytes]) -> None:
+        """Rank by PSNR gain with ground truth, else by BRISQUE improvement; ``draw`` only runs for a frame kept."""
         if record.quality:
             score = record.quality[DERAINED].psnr_rgb - record.quality[RAINY].psnr_rgb
         elif record.no_reference:
             score = record.no_reference[RAINY] - record.no_reference[DERAINED]
         else:
             return
-        self.thumbnails.offer(score, record.index, record.stamp_ns, lambda: side_by_side(panels))
+        self.thumbnails.offer(score, record.index, record.stamp_ns, draw)
 
 
 def ranking(options: EvalOptions) -> str:
