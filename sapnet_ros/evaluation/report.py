@@ -91,23 +91,23 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
     records = result.records
     index = [r.index for r in records]
     drawn: dict[str, tuple[str, bytes]] = {}
-    paired = [r for r in records if r.quality]
-    scored = [r for r in records if r.no_reference]
-    if paired or scored:
+    shown = [r for r in records if r.quality]
+    if shown:
+        ylabel, what = "PSNR RGB (dB)", "PSNR against ground truth"
+        series = {variant: [r.quality[variant].psnr_rgb for r in shown] for variant in (RAINY, DERAINED)}
+    else:
+        shown = [r for r in records if r.no_reference]
+        ylabel, what = "BRISQUE (lower is better)", "BRISQUE (no reference)"
+        series = {variant: [r.no_reference[variant] for r in shown] for variant in (RAINY, DERAINED)}
+    if shown:
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
         axes = figure.add_subplot()
-        for variant in (RAINY, DERAINED):
-            if paired:
-                values = [r.quality[variant].psnr_rgb for r in paired]
-                axes.plot([r.index for r in paired], values, ".-", color=COLOURS[variant], label=variant)
-            else:
-                values = [r.no_reference[variant] for r in scored]
-                axes.plot([r.index for r in scored], values, ".-", color=COLOURS[variant], label=variant)
-        axes.set(xlabel="frame", ylabel="PSNR RGB (dB)" if paired else "BRISQUE (lower is better)")
+        for variant, values in series.items():
+            axes.plot([r.index for r in shown], values, ".-", color=COLOURS[variant], label=variant)
+        axes.set(xlabel="frame", ylabel=ylabel)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="best", fontsize="small")
         axes.grid(alpha=0.3)
-        what = "PSNR against ground truth" if paired else "BRISQUE (no reference)"
         drawn["quality"] = (f"Per-frame {what}, rainy and derained", _png(figure))
     if records:
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
