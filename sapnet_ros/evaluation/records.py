@@ -95,11 +95,11 @@ class BagResult:
     thumbnails: list[Thumbnail]
     wall_s: float
 
-    def as_dict(self) -> dict[str, Any]:
-        """Everything but the thumbnail images, plus the summary (for metrics.json)."""
+    def as_dict(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Everything but the thumbnail images, plus ``summary`` (``summarize`` of the records), for metrics.json."""
         data = {key: value for key, value in vars(self).items() if key not in ("records", "thumbnails")}
         data["thumbnails"] = [{k: v for k, v in asdict(t).items() if k != "png"} for t in self.thumbnails]
-        data["summary"] = summarize(self.records)
+        data["summary"] = summary
         data["frames"] = [record.as_dict() for record in self.records]
         return data
 

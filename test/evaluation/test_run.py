@@ -89,7 +89,8 @@ def test_each_frame_records_its_change_from_the_previous_one(drive: Drive, tmp_p
         "rainy": flicker(drive.rainy[:2]),
         "derained": flicker(derained[:2]),
     }
-    summary = summarize(result.records)["flicker"]
+    summaries = [summarize(result.records)]
+    summary = summaries[0]["flicker"]
     assert summary["frames"] == 2 and summary["rainy"] == np.mean([r.change["rainy"] for r in result.records[1:]])
-    blocks = [b for b in build([result], [], {"flicker": "flicker"}) if isinstance(b, Table)]
+    blocks = [b for b in build([result], summaries, summaries[0], [], {"flicker": "flicker"}) if isinstance(b, Table)]
     assert any(table.header[0] == "temporal stability" for table in blocks)
