@@ -153,9 +153,7 @@ def summarize(records: list[FrameRecord]) -> dict[str, Any]:
     }
     if paired:
         rainy, derained = _quality(paired, RAINY), _quality(paired, DERAINED)
-        gain = {
-            key: derained[key] - rainy[key] for key in rainy if rainy[key] is not None and derained[key] is not None
-        }
+        gain = {key: derained[key] - rainy[key] for key in rainy}
         summary["quality"] = {RAINY: rainy, DERAINED: derained, "gain": gain}
     scored = [r for r in records if r.no_reference]
     if scored:
