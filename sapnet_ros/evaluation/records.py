@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.detectors import Agreement
 from sapnet_ros.metrics import Quality, mean_quality
 
@@ -158,7 +159,7 @@ def summarize(records: list[FrameRecord]) -> dict[str, Any]:
     scored = [r for r in records if r.no_reference]
     if scored:
         summary["no_reference"] = {
-            "metric": "BRISQUE (lower is better)",
+            "metric": f"{noreference.NAME} (lower is better)",
             "frames": len(scored),
             **{v: _mean([r.no_reference[v] for r in scored]) for v in (RAINY, DERAINED)},
         }

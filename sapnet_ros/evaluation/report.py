@@ -25,6 +25,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
 from sapnet_ros import __version__
+from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.fleet import BagFailure
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, spread, summarize
 from sapnet_ros.images import write_atomic
@@ -97,7 +98,7 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
         series = {variant: [r.quality[variant].psnr_rgb for r in shown] for variant in (RAINY, DERAINED)}
     else:
         shown = [r for r in records if r.no_reference]
-        ylabel, what = "BRISQUE (lower is better)", "BRISQUE (no reference)"
+        ylabel, what = f"{noreference.NAME} (lower is better)", f"{noreference.NAME} (no reference)"
         series = {variant: [r.no_reference[variant] for r in shown] for variant in (RAINY, DERAINED)}
     if shown:
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
