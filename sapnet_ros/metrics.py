@@ -98,21 +98,37 @@ def quality(estimate: torch.Tensor, reference: torch.Tensor) -> Quality:
     """Compare one (1, 3, H, W) RGB [0, 1] tensor with its reference, in float64."""
     with torch.no_grad():
         x64, y64 = estimate.detach().double().cpu(), reference.detach().double().cpu()
+        x_luma, y_luma = rgb_to_y(x64), rgb_to_y(y64)
         return Quality(
             psnr_rgb=float(psnr(x64, y64)),
             ssim_rgb=float(ssim(x64, y64)),
-            psnr_y=float(psnr(rgb_to_y(x64), rgb_to_y(y64))),
-            ssim_y=float(ssim(rgb_to_y(x64), rgb_to_y(y64))),
+            psnr_y=float(psnr(x_luma, y_luma)),
+            ssim_y=float(ssim(x_luma, y_luma)),
         )
 
 
 def image_quality(image: np.ndarray, reference: np.ndarray, order: ColorOrder = "rgb") -> Quality:
     """Compare two arrays of the same shape (H, W[, C]), uint8 or uint16, colours in ``order``."""
-    if image.shape != reference.shape or image.dtype != reference.dtype:
-        raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
-    x = torch.from_numpy(to_network(image, order))[None]  # (1, 3, H, W) RGB [0, 1]
-    y = torch.from_numpy(to_network(reference, order))[None]
-    return quality(x, y)
+    return image_qualities([image], reference, order)[0]
+
+
+def image_qualities(images: Sequence[np.ndarray], reference: np.ndarray, order: ColorOrder = "rgb") -> list[Quality]:
+    """``image_quality`` of each image against one reference, which is converted once."""
+    for image in images:
+        if image.shape != reference.shape or image.dtype != reference.dtype:
+            raise ValueError(f"cannot compare {image.dtype} {image.shape} with {reference.dtype} {reference.shape}")
+    y = torch.from_numpy(to_network(reference, order))[None]  # (1, 3, H, W) RGB [0, 1]
+    return [quality(torch.from_numpy(to_network(image, order))[None], y) for image in images]
+
+
+def luma(frame: np.ndarray, order: ColorOrder = "rgb") -> np.ndarray:
+    """BT.601 luma of (H, W[, C]) uint8/uint16 in ``order``: float64 (H, W) in 8-bit levels (16-bit scaled down)."""
+    return np.tensordot(LUMA_BT601, to_network(frame, order), axes=1) * 255.0
+
+
+def luma_change(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
+    """Mean |after - before| of two ``luma`` planes over the bool (H, W) mask ``where``."""
+    return float(np.abs(after - before)[where].mean())
 
 
 def flicker(frames: Sequence[np.ndarray], order: ColorOrder = "rgb", static: np.ndarray | None = None) -> float:
@@ -130,8 +146,8 @@ def flicker(frames: Sequence[np.ndarray], order: ColorOrder = "rgb", static: np.
     """
     if len(frames) < 2 or len({frame.shape for frame in frames}) > 1:
         raise ValueError(f"flicker needs two or more frames of one shape, got {[f.shape for f in frames]}")
-    lumas = [np.tensordot(LUMA_BT601, to_network(frame, order), axes=1) * 255.0 for frame in frames]  # (H, W)
+    lumas = [luma(frame, order) for frame in frames]  # (H, W)
     where = np.ones(lumas[0].shape, bool) if static is None else static
     if where.shape != lumas[0].shape or not where.any():
         raise ValueError(f"static mask {where.shape} must match the frames {lumas[0].shape} and select pixels")
-    return float(np.mean([np.abs(after - before)[where].mean() for before, after in pairwise(lumas)]))
+    return float(np.mean([luma_change(before, after, where) for before, after in pairwise(lumas)]))

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +108,21 @@ def test_missing_bag_is_a_bag_error(tmp_path: Path) -> None:
         pass
 
 
+def corrupt_second_chunk(bag: Path) -> None:
+    """Break the zstd frame of the mcap's second chunk, as a bad sector or a failed copy would."""
+    (data_file,) = bag.glob("*.mcap")
+    data = bytearray(data_file.read_bytes())
+    chunks = [m.start() for m in re.finditer(re.escape(b"\x28\xb5\x2f\xfd"), bytes(data))]  # zstd frame magic
+    assert len(chunks) >= 2
+    data[chunks[1] : chunks[1] + 4] = bytes(4)
+    data_file.write_bytes(bytes(data))
+
+
 def test_corruption_while_reading_says_how_far_it_got(tmp_path: Path) -> None:
     with BagWriter(tmp_path / "drive", compress=True) as writer:
         for i in range(4):  # two zstd chunks of about 1 MiB
             writer.write("/lidar", image_message(np.full((512, 1024), i, np.uint8), "mono8", header(i * 10**9, "l")))
-    (data_file,) = (tmp_path / "drive").glob("*.mcap")
-    data = bytearray(data_file.read_bytes())
-    second = data.index(b"\x28\xb5\x2f\xfd", data.index(b"\x28\xb5\x2f\xfd") + 1)  # zstd magic of chunk 2
-    data[second : second + 4] = bytes(4)
-    data_file.write_bytes(bytes(data))
+    corrupt_second_chunk(tmp_path / "drive")
     read = 0
     with open_bag(tmp_path / "drive") as reader, pytest.raises(BagError) as caught:
         for _ in read_messages(reader):

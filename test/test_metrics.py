@@ -28,7 +28,8 @@ def test_y_channel_uses_bt601_studio_range() -> None:
     white = torch.ones(1, 3, 2, 2, dtype=torch.float64)
     assert torch.allclose(rgb_to_y(white), torch.full((1, 1, 2, 2), 235 / 255, dtype=torch.float64))
     noisy, clean = _pair(3)
-    assert image_quality(noisy, clean).psnr_y != image_quality(noisy, clean).psnr_rgb
+    quality = image_quality(noisy, clean)
+    assert quality.psnr_y != quality.psnr_rgb
 
 
 def test_identical_images() -> None:

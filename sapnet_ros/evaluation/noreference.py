@@ -20,6 +20,7 @@ import numpy as np
 from skimage.color import rgb2gray
 
 from sapnet_ros.derainer import SCALES, ColorOrder
+from sapnet_ros.images import colour_view
 
 NAME = "BRISQUE"
 KERNEL_SIZE, SIGMA = 7, 7 / 6  # the package's (and the paper's) local normalisation window
@@ -27,11 +28,8 @@ KERNEL_SIZE, SIGMA = 7, 7 / 6  # the package's (and the paper's) local normalisa
 
 def grey(image: np.ndarray, order: ColorOrder) -> np.ndarray:
     """float64 (H, W) luminance in [0, 1] of (H, W[, C]) uint8/uint16, as the package's ``score`` computes it."""
-    scaled = image.astype(np.float64) / SCALES[image.dtype]
-    if image.ndim == 2 or image.shape[2] == 1:
-        return scaled.reshape(image.shape[:2])
-    rgb = scaled[:, :, 2::-1] if order == "bgr" else scaled[:, :, :3]
-    return np.asarray(rgb2gray(rgb))
+    scaled = colour_view(image.astype(np.float64) / SCALES[image.dtype], order, "rgb")
+    return scaled if scaled.ndim == 2 else np.asarray(rgb2gray(scaled))
 
 
 class Brisque:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.detectors import Agreement
 from sapnet_ros.metrics import Quality, mean_quality
 
@@ -95,11 +96,11 @@ class BagResult:
     thumbnails: list[Thumbnail]
     wall_s: float
 
-    def as_dict(self) -> dict[str, Any]:
-        """Everything but the thumbnail images, plus the summary (for metrics.json)."""
+    def as_dict(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Everything but the thumbnail images, plus ``summary`` (``summarize`` of the records), for metrics.json."""
         data = {key: value for key, value in vars(self).items() if key not in ("records", "thumbnails")}
         data["thumbnails"] = [{k: v for k, v in asdict(t).items() if k != "png"} for t in self.thumbnails]
-        data["summary"] = summarize(self.records)
+        data["summary"] = summary
         data["frames"] = [record.as_dict() for record in self.records]
         return data
 
@@ -153,14 +154,12 @@ def summarize(records: list[FrameRecord]) -> dict[str, Any]:
     }
     if paired:
         rainy, derained = _quality(paired, RAINY), _quality(paired, DERAINED)
-        gain = {
-            key: derained[key] - rainy[key] for key in rainy if rainy[key] is not None and derained[key] is not None
-        }
+        gain = {key: derained[key] - rainy[key] for key in rainy}
         summary["quality"] = {RAINY: rainy, DERAINED: derained, "gain": gain}
     scored = [r for r in records if r.no_reference]
     if scored:
         summary["no_reference"] = {
-            "metric": "BRISQUE (lower is better)",
+            "metric": f"{noreference.NAME} (lower is better)",
             "frames": len(scored),
             **{v: _mean([r.no_reference[v] for r in scored]) for v in (RAINY, DERAINED)},
         }

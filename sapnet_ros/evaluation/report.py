@@ -25,8 +25,9 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
 from sapnet_ros import __version__
+from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.fleet import BagFailure
-from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, summarize
+from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, spread, summarize
 from sapnet_ros.images import write_atomic
 
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "plots", "thumbnails")
@@ -91,32 +92,33 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
     records = result.records
     index = [r.index for r in records]
     drawn: dict[str, tuple[str, bytes]] = {}
-    paired = [r for r in records if r.quality]
-    scored = [r for r in records if r.no_reference]
-    if paired or scored:
+    shown = [r for r in records if r.quality]
+    if shown:
+        ylabel, what = "PSNR RGB (dB)", "PSNR against ground truth"
+        series = {variant: [r.quality[variant].psnr_rgb for r in shown] for variant in (RAINY, DERAINED)}
+    else:
+        shown = [r for r in records if r.no_reference]
+        ylabel, what = f"{noreference.NAME} (lower is better)", f"{noreference.NAME} (no reference)"
+        series = {variant: [r.no_reference[variant] for r in shown] for variant in (RAINY, DERAINED)}
+    if shown:
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
         axes = figure.add_subplot()
-        for variant in (RAINY, DERAINED):
-            if paired:
-                values = [r.quality[variant].psnr_rgb for r in paired]
-                axes.plot([r.index for r in paired], values, ".-", color=COLOURS[variant], label=variant)
-            else:
-                values = [r.no_reference[variant] for r in scored]
-                axes.plot([r.index for r in scored], values, ".-", color=COLOURS[variant], label=variant)
-        axes.set(xlabel="frame", ylabel="PSNR RGB (dB)" if paired else "BRISQUE (lower is better)")
+        for variant, values in series.items():
+            axes.plot([r.index for r in shown], values, ".-", color=COLOURS[variant], label=variant)
+        axes.set(xlabel="frame", ylabel=ylabel)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(loc="best", fontsize="small")
         axes.grid(alpha=0.3)
-        what = "PSNR against ground truth" if paired else "BRISQUE (no reference)"
         drawn["quality"] = (f"Per-frame {what}, rainy and derained", _png(figure))
     if records:
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
         axes = figure.add_subplot()
         latencies = [r.latency_ms for r in records]
         axes.hist(latencies, bins=min(30, max(5, len(latencies) // 2)), color=COLOURS[DERAINED])
-        summary = summarize(records)["latency_ms"]
+        latency = spread(latencies)
+        assert latency is not None  # there are records
         for key, style in (("median", "-"), ("p95", "--")):
-            axes.axvline(summary[key], color="black", linestyle=style, label=f"{key} {summary[key]:.1f} ms")
+            axes.axvline(latency[key], color="black", linestyle=style, label=f"{key} {latency[key]:.1f} ms")
         axes.set(xlabel="latency per frame (ms)", ylabel="frames")
         axes.legend(loc="best", fontsize="small")
         drawn["latency"] = ("Deraining latency per frame (pre-processing + inference + post-processing)", _png(figure))
@@ -157,8 +159,7 @@ def _status(result: BagResult) -> str:
     return f"ok, {skipped} skipped" if skipped else "ok"
 
 
-def _bag_blocks(result: BagResult, names: dict[str, str]) -> list[Block]:
-    summary = summarize(result.records)
+def _bag_blocks(result: BagResult, summary: dict[str, Any], names: dict[str, str]) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, result.name),
         Text(
@@ -225,17 +226,26 @@ def _bag_blocks(result: BagResult, names: dict[str, str]) -> list[Block]:
     return blocks
 
 
-def build(results: Sequence[BagResult], failures: Sequence[BagFailure], names: dict[str, str]) -> list[Block]:
-    """The report's blocks: a summary over bags, then one section per bag."""
+def build(
+    results: Sequence[BagResult],
+    summaries: Sequence[dict[str, Any]],
+    overall: dict[str, Any],
+    failures: Sequence[BagFailure],
+    names: dict[str, str],
+) -> list[Block]:
+    """The report's blocks: a summary over bags, then one section per bag.
+
+    ``summaries`` are ``summarize`` of each result's records, ``overall`` of all of them.
+    """
     header = ["bag", "frames", "PSNR RGB dB rainy → derained", "BRISQUE rainy → derained",
               "latency ms median / p95", "detections/frame rainy → derained", "status"]  # fmt: skip
-    rows = [_summary_row(r.name, summarize(r.records), _status(r)) for r in results]
+    rows = [_summary_row(r.name, summary, _status(r)) for r, summary in zip(results, summaries, strict=True)]
     if len(results) > 1:
-        rows.append(_summary_row("all bags", summarize([rec for r in results for rec in r.records]), ""))
+        rows.append(_summary_row("all bags", overall, ""))
     blocks: list[Block] = [Heading(1, "SAPNet deraining on recorded drives"), Table(header, rows)]
     blocks += [Text(f"**Failed** `{f.source}`: {f.error}") for f in failures]
-    for result in results:
-        blocks += _bag_blocks(result, names)
+    for result, summary in zip(results, summaries, strict=True):
+        blocks += _bag_blocks(result, summary, names)
     return blocks
 
 
@@ -308,7 +318,9 @@ def write_report(
         settings: the command line's resolved options, recorded in metrics.json.
     """
     names = file_names(results)
-    blocks = build(results, failures, names)
+    summaries = [summarize(r.records) for r in results]
+    overall = summarize([record for r in results for record in r.records])
+    blocks = build(results, summaries, overall, failures, names)
     for block in blocks:
         if isinstance(block, Figure):
             (output / block.path).parent.mkdir(parents=True, exist_ok=True)
@@ -318,8 +330,8 @@ def write_report(
         "version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": settings,
-        "overall": summarize([record for r in results for record in r.records]),
-        "bags": [r.as_dict() for r in results],
+        "overall": overall,
+        "bags": [r.as_dict(summary) for r, summary in zip(results, summaries, strict=True)],
         "failed": [vars(f) for f in failures],
     }
     write_atomic(output / "metrics.json", json.dumps(finite(metrics), indent=1, allow_nan=False).encode())

@@ -40,7 +40,7 @@ from sapnet_ros.bags import (
     stamp_ns,
     topics,
 )
-from sapnet_ros.conversions import Decoded, compressed_to_array, image_to_array
+from sapnet_ros.conversions import Decoded
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import BagError, ImageFormatError
 from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
@@ -49,8 +49,8 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.images import colour_view, to_bgr8
-from sapnet_ros.metrics import flicker, image_quality
-from sapnet_ros.pipeline import DerainedFrame, compressed_payload
+from sapnet_ros.metrics import image_qualities, luma, luma_change
+from sapnet_ros.pipeline import DerainedFrame, compressed_payload, decode, derain_decoded
 from sapnet_ros.rain_estimator import RainEstimator
 from sapnet_ros.rain_gate import RainGate
 
@@ -127,12 +127,9 @@ class _Frame:
     frame_id: str
     decoded: Decoded
     compressed_format: str | None  # "jpeg"/"png" for CompressedImage input
-    derained: np.ndarray | None = None
-    latency_ms: float = 0.0
-    inference_ms: float = 0.0
+    derained: DerainedFrame | None = None
+    record: FrameRecord | None = None  # made once derained, filled in as the frame is measured
     found: dict[str, list[Detection]] = field(default_factory=dict)
-    no_reference: dict[str, float] = field(default_factory=dict)
-    change: dict[str, float] = field(default_factory=dict)
 
 
 class _BagEvaluator:
@@ -159,7 +156,8 @@ class _BagEvaluator:
         self.skipped: dict[str, int] = {}
         self.frames_seen = 0
         self._pending: list[_Frame] = []
-        self._previous: dict[str, np.ndarray] = {}  # variant -> the topic's last frame, for flicker
+        # variant -> shape and dtype of the topic's last frame and its luma, for the change to the next frame
+        self._previous: dict[str, tuple[tuple[int, ...], np.dtype, np.ndarray]] = {}
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count frames skipped for ``reason``; the first of each reason is logged as a warning."""
@@ -199,17 +197,23 @@ class _BagEvaluator:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        images = [item.decoded.array for item in batch]
+        streams = [self.options.image_topic] * len(batch)
         try:
-            outputs = self.derainer.run_batch(images, batch[0].decoded.order, [self.options.image_topic] * len(images))
+            outputs = derain_decoded(self.derainer, [item.decoded for item in batch], streams)
         except ImageFormatError as err:
             self.skip(f"frames the Derainer refused: {err}", len(batch))
             self.progress(len(batch))
             return
-        timing = self.derainer.last_timing
         for item, derained in zip(batch, outputs, strict=True):
+            timing = derained.timing
             item.derained = derained
-            item.latency_ms, item.inference_ms = timing.total_ms / len(batch), timing.inference_ms / len(batch)
+            item.record = FrameRecord(
+                item.index,
+                item.stamp,
+                (item.timestamp - self.start_time) / 1e9,
+                timing.total_ms / len(batch),
+                timing.inference_ms / len(batch),
+            )
             self._write(item)
             self._measure(item)
             if self.options.gt_topic:
@@ -233,9 +237,7 @@ class _BagEvaluator:
     def _decode(self, reader: AnyReader, connection: Connection, raw: bytes, what: str) -> tuple[Any, Decoded] | None:
         try:
             msg: Any = reader.deserialize(raw, connection.msgtype)
-            if connection.msgtype == COMPRESSED_IMAGE:
-                return msg, compressed_to_array(msg)
-            return msg, image_to_array(msg)
+            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE)
         except AnyReaderError as err:
             self.skip(f"{what} that cannot be deserialized ({err})")
         except ImageFormatError as err:
@@ -243,59 +245,56 @@ class _BagEvaluator:
         return None
 
     def _write(self, item: _Frame) -> None:
-        assert item.derained is not None
+        frame = item.derained
+        assert frame is not None
         msg_header = header(item.stamp, item.frame_id)
         if item.compressed_format:
-            decoded = item.decoded
-            frame = DerainedFrame(item.derained, decoded.order, decoded.output_encoding, self.derainer.last_timing)
             image_format, data = compressed_payload(frame, item.compressed_format, self.options.jpeg_quality)
             msg = compressed_message(image_format, data, msg_header)
         else:
-            msg = image_message(item.derained, item.decoded.output_encoding, msg_header)
+            msg = image_message(frame.array, frame.encoding, msg_header)
         self.writer.write(self.options.output_topic, msg, item.timestamp)
 
     def _measure(self, item: _Frame) -> None:
         """Reference-free figures: BRISQUE (without ground truth), detections, change from the previous frame."""
-        assert item.derained is not None
+        record = item.record
+        assert item.derained is not None and record is not None
         order = item.decoded.order
-        variants = {RAINY: item.decoded.array, DERAINED: item.derained}
+        variants = {RAINY: item.decoded.array, DERAINED: item.derained.array}
         for variant, image in variants.items():
+            current = luma(image, order)
             previous = self._previous.get(variant)
-            if previous is not None and previous.shape == image.shape and previous.dtype == image.dtype:
-                item.change[variant] = flicker([previous, image], order)
-            self._previous[variant] = image
+            if previous is not None and previous[:2] == (image.shape, image.dtype):
+                record.change[variant] = luma_change(previous[2], current, np.ones(current.shape, bool))
+            self._previous[variant] = image.shape, image.dtype, current
             if self.brisque:
-                item.no_reference[variant] = self.brisque.score(image, order)
+                record.no_reference[variant] = self.brisque.score(image, order)
             if self.detector:
                 item.found[variant] = self.detector.detect(image, order)
 
     def _record(self, item: _Frame, clean: Decoded | None = None) -> None:
-        """Turn a derained frame (and its ground truth, if paired) into a FrameRecord."""
-        assert item.derained is not None
-        record = FrameRecord(
-            item.index,
-            item.stamp,
-            (item.timestamp - self.start_time) / 1e9,
-            item.latency_ms,
-            item.inference_ms,
-            no_reference=dict(item.no_reference),
-            change=dict(item.change),
-        )
-        panels = [to_bgr8(item.decoded.array, item.decoded.order), to_bgr8(item.derained, item.decoded.order)]
-        if clean is not None and self._comparable(item, clean):
+        """Complete a derained frame's FrameRecord with its ground truth (if paired) and detections."""
+        record = item.record
+        assert item.derained is not None and record is not None
+        order = item.decoded.order
+        shown = [(item.decoded.array, order), (item.derained.array, order)]  # thumbnail panels and their orders
+        if clean is not None:
+            views = [colour_view(image, order, "rgb") for image, _ in shown]
             reference = colour_view(clean.array, clean.order, "rgb")
-            for variant, image in ((RAINY, item.decoded.array), (DERAINED, item.derained)):
-                record.quality[variant] = image_quality(colour_view(image, item.decoded.order, "rgb"), reference)
-            panels.append(to_bgr8(clean.array, clean.order))
-            if self.detector:
-                item.found[CLEAN] = self.detector.detect(clean.array, clean.order)
-                for variant in (RAINY, DERAINED):
-                    record.agreement[variant] = agreement(item.found[variant], item.found[CLEAN])
+            if self._comparable(views[0], reference):
+                record.quality[RAINY], record.quality[DERAINED] = image_qualities(views, reference)
+                shown.append((clean.array, clean.order))
+                if self.detector:
+                    item.found[CLEAN] = self.detector.detect(clean.array, clean.order)
+                    for variant in (RAINY, DERAINED):
+                        record.agreement[variant] = agreement(item.found[variant], item.found[CLEAN])
         for variant, found in item.found.items():
             scores = [d.score for d in found]
             record.detections[variant] = DetectionStats(len(found), float(np.mean(scores)) if scores else None)
         self.records.append(record)
-        self._offer_thumbnail(record, panels)
+        self._offer_thumbnail(
+            record, lambda: side_by_side([to_bgr8(image, image_order) for image, image_order in shown])
+        )
         item.derained = None  # the arrays are no longer needed
 
     def _unpaired(self, item: _Frame) -> None:
@@ -303,23 +302,22 @@ class _BagEvaluator:
         self.skip(f"PSNR/SSIM of frames without a ground-truth frame within {tolerance_ms:g} ms")
         self._record(item)
 
-    def _comparable(self, item: _Frame, clean: Decoded) -> bool:
-        frame = colour_view(item.decoded.array, item.decoded.order, "rgb")
-        reference = colour_view(clean.array, clean.order, "rgb")
+    def _comparable(self, frame: np.ndarray, reference: np.ndarray) -> bool:
+        """Whether the RGB views of a frame and its ground truth can be compared; counts a skip where not."""
         if frame.shape == reference.shape and frame.dtype == reference.dtype:
             return True
         self.skip(f"ground truth {reference.dtype} {reference.shape} unlike its frame {frame.dtype} {frame.shape}")
         return False
 
-    def _offer_thumbnail(self, record: FrameRecord, panels: list[np.ndarray]) -> None:
-        """Rank by PSNR gain with ground truth, else by BRISQUE improvement."""
+    def _offer_thumbnail(self, record: FrameRecord, draw: Callable[[], bytes]) -> None:
+        """Rank by PSNR gain with ground truth, else by BRISQUE improvement; ``draw`` only runs for a frame kept."""
         if record.quality:
             score = record.quality[DERAINED].psnr_rgb - record.quality[RAINY].psnr_rgb
         elif record.no_reference:
             score = record.no_reference[RAINY] - record.no_reference[DERAINED]
         else:
             return
-        self.thumbnails.offer(score, record.index, record.stamp_ns, lambda: side_by_side(panels))
+        self.thumbnails.offer(score, record.index, record.stamp_ns, draw)
 
 
 def ranking(options: EvalOptions) -> str:

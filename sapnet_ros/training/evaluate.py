@@ -21,7 +21,7 @@ from sapnet_ros.cli_args import add_backend_arguments, backend_options, configur
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.images import write_atomic
-from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_quality, mean_quality
+from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_qualities, mean_quality
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
 from sapnet_ros.training.monitor import quality_text
 
@@ -42,14 +42,8 @@ def evaluate_pairs(derainer: Derainer, pairs: list[Pair], progress: bool = False
     for pair in tqdm(pairs, unit="img", file=sys.stderr, disable=not progress):
         rainy, clean = read_pair(pair)  # as stored: BGR(A) or grey, uint8/uint16
         derained = derainer.run(rainy, order="bgr", stream=pair.name)
-        results.append(
-            PairResult(
-                pair.name,
-                image_quality(derained, clean, "bgr"),
-                image_quality(rainy, clean, "bgr"),
-                derainer.last_timing.total_ms,
-            )
-        )
+        derained_quality, rainy_quality = image_qualities([derained, rainy], clean, "bgr")
+        results.append(PairResult(pair.name, derained_quality, rainy_quality, derainer.last_timing.total_ms))
     return results
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 from rosbags.rosbag2 import StoragePlugin
-from skimage import data
 
-from sapnet_ros.bags import TYPESTORE, BagWriter, header, image_message
+from sapnet_ros.bags import TYPESTORE, BagWriter, header, image_message, open_bag
+from sapnet_ros.photos import still_scene
 from sapnet_ros.synth import RainSynthesizer, styled
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 6
@@ -35,7 +35,7 @@ class Drive:
 
 def pan_frames(count: int = FRAMES, height: int = HEIGHT, width: int = WIDTH) -> list[np.ndarray]:
     """A slow camera pan over scikit-image's coffee photo: (H, W, 3) RGB uint8 frames."""
-    scene = cv2.resize(data.coffee(), (width * 2, height * 2), interpolation=cv2.INTER_AREA)
+    scene = still_scene("coffee", width * 2, height * 2)
     return [np.ascontiguousarray(scene[3 * i : 3 * i + height, 4 * i : 4 * i + width]) for i in range(count)]
 
 
@@ -54,6 +54,13 @@ def write_drive(path: Path, storage: StoragePlugin = StoragePlugin.MCAP, count: 
             writer.write(IMAGE, image_message(rain, "rgb8", header(stamp, "front")), stamp + 4_000_000)
             writer.write(CLEAN, image_message(twin, "rgb8", header(stamp, "front")), stamp + 5_000_000)
     return Drive(path, rainy, clean, stamps)
+
+
+def read_topic(bag: Path, topic: str) -> list[tuple[int, Any]]:
+    """(log time, message) of every message on ``topic``."""
+    with open_bag(bag) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        return [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(connections=connections)]
 
 
 @pytest.fixture(scope="session")

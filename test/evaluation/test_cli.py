@@ -7,12 +7,12 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin
+from test_bags import corrupt_second_chunk
 
 from sapnet_ros.bags import TYPESTORE, BagWriter, compressed_message, header, image_message, open_bag, stamp_ns
 from sapnet_ros.cli import main as derain_main
@@ -22,18 +22,11 @@ from sapnet_ros.evaluation.detectors import YoloOnnxDetector
 from sapnet_ros.metrics import image_quality
 from sapnet_ros.synth import add_rain
 
-from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
+from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, read_topic, write_drive
 
 FORMATS = ("sqlite3", "mcap", "ros1")
 DERAINED = "/camera/image_derained"
 PERIOD = 1_000_000_000
-
-
-def read_topic(bag: Path, topic: str) -> list[tuple[int, Any]]:
-    """(log time, message) of every message on ``topic``."""
-    with open_bag(bag) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        return [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(connections=connections)]
 
 
 def topic_counts(bag: Path) -> dict[str, int]:
@@ -186,16 +179,6 @@ def test_unsupported_encoding_is_counted_skipped_and_warned_once(
     assert [f["stamp_ns"] for f in bag["frames"]] == [0, 2]
     assert topic_counts(output_bag(output)) == {IMAGE: 5, DERAINED: 2}  # the depth frames still pass through
     assert "Skipped 3: frames: unsupported encoding '32FC1'" in (output / "report.md").read_text()
-
-
-def corrupt_second_chunk(bag: Path) -> None:
-    """Break the zstd frame of the mcap's second chunk, as a bad sector or a failed copy would."""
-    (data_file,) = bag.glob("*.mcap")
-    data = bytearray(data_file.read_bytes())
-    chunks = [m.start() for m in re.finditer(re.escape(b"\x28\xb5\x2f\xfd"), bytes(data))]  # zstd frame magic
-    assert len(chunks) >= 2
-    data[chunks[1] : chunks[1] + 4] = bytes(4)
-    data_file.write_bytes(bytes(data))
 
 
 def test_corrupt_bag_reports_how_far_it_got_and_keeps_what_was_written(

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sapnet_ros.bags import BagWriter, header, image_message, open_bag
+from sapnet_ros.bags import BagWriter, header, image_message
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.errors import BagError
 from sapnet_ros.evaluation.records import summarize
@@ -14,7 +14,7 @@ from sapnet_ros.metrics import flicker
 from sapnet_ros.photos import still_scene
 from sapnet_ros.synth import LIGHT, RainSynthesizer
 
-from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, write_drive
+from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, read_topic, write_drive
 
 
 def test_derained_topic_is_where_the_node_publishes() -> None:
@@ -29,9 +29,7 @@ def drive(tmp_path_factory: pytest.TempPathFactory) -> Drive:
 
 
 def _derained(bag: Path) -> list[np.ndarray]:
-    with open_bag(bag) as reader:
-        connections = [c for c in reader.connections if c.topic == "/camera/image_derained"]
-        return [image_to_array(reader.deserialize(raw, c.msgtype)).array for c, _, raw in reader.messages(connections)]
+    return [image_to_array(msg).array for _, msg in read_topic(bag, "/camera/image_derained")]
 
 
 def test_batched_frames_match_frame_by_frame(drive: Drive, tmp_path: Path) -> None:
@@ -89,7 +87,8 @@ def test_each_frame_records_its_change_from_the_previous_one(drive: Drive, tmp_p
         "rainy": flicker(drive.rainy[:2]),
         "derained": flicker(derained[:2]),
     }
-    summary = summarize(result.records)["flicker"]
+    summaries = [summarize(result.records)]
+    summary = summaries[0]["flicker"]
     assert summary["frames"] == 2 and summary["rainy"] == np.mean([r.change["rainy"] for r in result.records[1:]])
-    blocks = [b for b in build([result], [], {"flicker": "flicker"}) if isinstance(b, Table)]
+    blocks = [b for b in build([result], summaries, summaries[0], [], {"flicker": "flicker"}) if isinstance(b, Table)]
     assert any(table.header[0] == "temporal stability" for table in blocks)
