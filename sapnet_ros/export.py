@@ -19,6 +19,7 @@ import torch
 
 from sapnet_ros import __version__, resources
 from sapnet_ros.errors import WeightsError
+from sapnet_ros.images import atomic_path
 from sapnet_ros.weights import Weights, file_sha256, load_model
 
 LOG = logging.getLogger(__name__)
@@ -125,9 +126,8 @@ def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str])
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".tmp")
-    onnx.save(proto, str(temporary))
-    temporary.replace(output)
+    with atomic_path(output) as temporary:
+        onnx.save(proto, str(temporary))
 
 
 def cache_dir() -> Path:

@@ -19,7 +19,6 @@ tensor conversion, which counts as plumbing here. The optional JPEG of
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from sapnet_ros.bench.measure import derain_timings, sample_frame
 from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
+from sapnet_ros.replay import wait_for
 
 MATCH_TIMEOUT_S = 30.0
 
@@ -94,9 +94,7 @@ def measure_plumbing(
         node = Node("sapnet_bench_plumbing", context=context)
         publisher = node.create_publisher(Image, "sapnet_bench/image", 1)
         node.create_subscription(Image, "sapnet_bench/image", lambda _: None, 1)  # matched, never spun
-        deadline = time.monotonic() + MATCH_TIMEOUT_S
-        while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: publisher.get_subscription_count() > 0, MATCH_TIMEOUT_S)
         publish_ms = median_ms(lambda: publisher.publish(outgoing), repeats)
         node.destroy_node()
     finally:
