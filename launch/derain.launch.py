@@ -8,20 +8,20 @@ The node lives in the camera's namespace: with the defaults it derains
 /camera/image_raw (+ /camera/camera_info) into /camera/image_derained. With
 ``cameras`` one node serves each camera under the namespace: /front/image_raw
 -> /front/image_derained, /rear/image_raw -> ..., batching their frames.
-Overrides and remappings come from ``sapnet_ros.node_process.LaunchArguments``,
+Overrides and remappings come from ``sapnet_ros.ros.process.LaunchArguments``,
 which also starts the same node without ``ros2 launch`` (a test keeps this
 file's arguments equal to it).
 """
 
 from pathlib import Path
 
-from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from sapnet_ros.node_process import LaunchArguments
+from launch import LaunchContext, LaunchDescription
+from sapnet_ros.ros.process import LaunchArguments
 
 ARGUMENTS = ("namespace", "params_file", "backend", "image", "camera_info", "image_derained", "cameras")
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sapnet_ros.derainer import LUMA_BT601, ColorOrder, to_network
+from sapnet_ros.frames import LUMA_BT601, ColorOrder, to_network
 
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 _Y_OFFSET = 16.0 / 255.0

@@ -15,16 +15,17 @@ the same way wherever it was made.
 from __future__ import annotations
 
 import array
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import cv2
 import numpy as np
 
-from sapnet_ros.conversions import (
+from sapnet_ros.derainer import Derainer, FrameTiming
+from sapnet_ros.frames import ColorOrder
+from sapnet_ros.gate.rain_gate import GateDecision
+from sapnet_ros.io.messages import (
     CompressedFields,
     Decoded,
     ImageFields,
@@ -33,11 +34,6 @@ from sapnet_ros.conversions import (
     compressed_to_array,
     image_to_array,
 )
-from sapnet_ros.derainer import ColorOrder, Derainer, FrameTiming
-from sapnet_ros.rain_gate import GateDecision
-
-T = TypeVar("T")
-Stamp = tuple[int, int]  # (sec, nanosec) of a std_msgs/Header
 
 
 @dataclass(frozen=True)
@@ -129,36 +125,3 @@ def compressed_payload(frame: DerainedFrame, image_format: str, quality: int) ->
     if frame.order == "rgb" and channels in _TO_BGR:
         image = cv2.cvtColor(image, _TO_BGR[channels])  # OpenCV encoders expect BGR(A)
     return array_to_compressed(image, image_format, quality)
-
-
-def stamp_of(header: Any) -> Stamp:
-    """The ``(sec, nanosec)`` of a ``std_msgs/Header``."""
-    return int(header.stamp.sec), int(header.stamp.nanosec)
-
-
-class StampCache(Generic[T]):
-    """The last ``size`` messages by header stamp (e.g. camera_info, to pair with images); thread-safe."""
-
-    def __init__(self, size: int = 32) -> None:
-        self._size = size
-        self._items: OrderedDict[Stamp, T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, stamp: Stamp, item: T) -> None:
-        with self._lock:
-            self._items[stamp] = item
-            self._items.move_to_end(stamp)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def get(self, stamp: Stamp) -> T | None:
-        with self._lock:
-            return self._items.get(stamp)
-
-    def latest(self) -> T | None:
-        with self._lock:
-            return next(reversed(self._items.values()), None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()

@@ -60,3 +60,9 @@ def demo_bag() -> Path:
 def sample_images() -> list[Path]:
     """The rainy sample photos that ship inside the package (JPEG, RGB)."""
     return sorted(SAMPLES_DIR.glob("*.jpg"))
+
+
+def cache_dir() -> Path:
+    """Per-user cache for exported models and engines (``$XDG_CACHE_HOME/sapnet_ros``)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "sapnet_ros"

@@ -2,7 +2,7 @@
 
 A 320x240 window pans slowly across scikit-image's ``coffee`` photo (a real
 photograph, shipped with scikit-image) while seeded, moving rain from
-``sapnet_ros.synth`` falls in front of it. Written as rosbag2 mcap with
+``sapnet_ros.synthesis.rain`` falls in front of it. Written as rosbag2 mcap with
 ``/camera/image_raw`` (rgb8) and ``/camera/camera_info`` at the same stamps,
 the names a camera driver uses, so ``ros2 bag play`` + the launch file's
 defaults work together.
@@ -20,8 +20,8 @@ import numpy as np
 from skimage import data
 
 from sapnet_ros import resources
-from sapnet_ros.bags import BagWriter, camera_info_message, header, image_message
-from sapnet_ros.synth import RainSynthesizer, styled
+from sapnet_ros.io.bags import BagWriter, camera_info_message, header, image_message
+from sapnet_ros.synthesis.rain import RainSynthesizer, styled
 
 WIDTH, HEIGHT = 320, 240
 START_NS = 1_700_000_000_000_000_000  # fixed stamps: the bag is reproducible

@@ -7,7 +7,7 @@ import numpy as np
 
 from sapnet_ros import resources
 from sapnet_ros.derainer import open_derainer
-from sapnet_ros.images import read_image
+from sapnet_ros.io.images import read_image
 
 HEIGHT = 240
 

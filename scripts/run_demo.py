@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 
 from sapnet_ros import resources
-from sapnet_ros.bags import connections_for, open_bag, stamp_ns
-from sapnet_ros.conversions import image_to_array
-from sapnet_ros.images import to_bgr8
-from sapnet_ros.node_process import NodeProcess
-from sapnet_ros.replay import replay
+from sapnet_ros.frames import to_bgr8
+from sapnet_ros.io.bags import connections_for, open_bag, stamp_ns
+from sapnet_ros.io.messages import image_to_array
+from sapnet_ros.ros.process import NodeProcess
+from sapnet_ros.ros.replay import replay
 
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from skimage import data as photos
 
 from sapnet_ros.backends import BackendOptions, create_backend
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.derainer import to_network
+from sapnet_ros.frames import to_network
+from sapnet_ros.synthesis.rain import add_rain
+from sapnet_ros.training.pairs import PairWriter
 
 # ROS tests talk over real DDS: keep it on this machine, in a domain of this test run's own.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -85,3 +89,47 @@ class CountingBackend:
     def infer(self, batch: np.ndarray) -> np.ndarray:
         self.batches.append(len(batch))
         return self.backend.infer(batch)
+
+
+def corrupt_second_chunk(bag: Path) -> None:
+    """Break the zstd frame of the mcap's second chunk, as a bad sector or a failed copy would."""
+    (data_file,) = bag.glob("*.mcap")
+    data = bytearray(data_file.read_bytes())
+    chunks = [m.start() for m in re.finditer(re.escape(b"\x28\xb5\x2f\xfd"), bytes(data))]  # zstd frame magic
+    assert len(chunks) >= 2
+    data[chunks[1] : chunks[1] + 4] = bytes(4)
+    data_file.write_bytes(bytes(data))
+
+
+SIDE = 48  # side of the paired crops below
+
+
+def clean_crops(count: int, offset: int = 0) -> list[np.ndarray]:
+    """``count`` distinct SIDE x SIDE uint8 BGR crops of real photos (no download)."""
+    sources = [photos.coffee(), photos.astronaut(), photos.chelsea(), photos.rocket()]
+    crops = []
+    for index in range(offset, offset + count):
+        photo = sources[index % len(sources)]
+        top = 40 + (index // len(sources)) * 57 % (photo.shape[0] - SIDE - 40)
+        left = 60 + (index // len(sources)) * 83 % (photo.shape[1] - SIDE - 60)
+        crops.append(np.ascontiguousarray(photo[top : top + SIDE, left : left + SIDE, ::-1]))
+    return crops
+
+
+def write_pairs(folder: Path, crops: list[np.ndarray], seed: int) -> Path:
+    writer = PairWriter(folder)
+    for index, clean in enumerate(crops):
+        writer.write(f"img{index}", add_rain(clean, seed=seed + index), clean)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def train_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 synthesized heavy-rain pairs of 48x48 in input/ + target/."""
+    return write_pairs(tmp_path_factory.mktemp("train_pairs"), clean_crops(8), seed=0)
+
+
+@pytest.fixture(scope="session")
+def val_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 held-out pairs: other crops, other rain."""
+    return write_pairs(tmp_path_factory.mktemp("val_pairs"), clean_crops(4, offset=8), seed=100)

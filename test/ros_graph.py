@@ -20,8 +20,8 @@ from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 
-from sapnet_ros import replay
-from sapnet_ros.conversions import ENCODINGS
+from sapnet_ros.io.messages import ENCODINGS
+from sapnet_ros.ros import replay
 
 WAIT_S = 60.0  # generous: the machine is shared and CPU inference is slow
 RESEND_S = 2.0

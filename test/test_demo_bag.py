@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sapnet_ros import resources
-from sapnet_ros.bags import CAMERA_INFO, connections_for, open_bag, stamp_ns, topics
-from sapnet_ros.conversions import image_to_array
+from sapnet_ros.io.bags import CAMERA_INFO, connections_for, open_bag, stamp_ns, topics
+from sapnet_ros.io.messages import image_to_array
 
 
 def test_demo_bag_is_a_small_rainy_camera_sequence() -> None:

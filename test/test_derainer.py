@@ -3,8 +3,9 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.derainer import LUMA_BT601, Derainer, _resize_chw, from_network, to_network
+from sapnet_ros.derainer import Derainer
 from sapnet_ros.errors import ImageFormatError
+from sapnet_ros.frames import LUMA_BT601, from_network, resize_chw, to_network
 
 
 @pytest.mark.parametrize(
@@ -95,9 +96,9 @@ def test_fast_mode_subtracts_the_upsampled_rain_layer(torch_backend: BackendBase
     derainer = Derainer(torch_backend, fast_scale=0.5)
     assert derainer.processing_size(24, 32) == (12, 16)
     full = to_network(image)  # (3, 24, 32)
-    low = _resize_chw(full, 12, 16)
+    low = resize_chw(full, 12, 16)
     rain = low - torch_backend.infer(low[None])[0]  # what the network removed at half size
-    expected = from_network(full - _resize_chw(rain, 24, 32), like=image)
+    expected = from_network(full - resize_chw(rain, 24, 32), like=image)
     np.testing.assert_array_equal(derainer.run(image), expected)
 
 

@@ -8,18 +8,11 @@ from conftest import CountingBackend, tiny_rgb
 from sensor_msgs.msg import Image
 
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.bags import compressed_message, header, image_message
-from sapnet_ros.conversions import Decoded, image_to_array
 from sapnet_ros.derainer import Derainer
-from sapnet_ros.pipeline import (
-    DerainedFrame,
-    ImageFiller,
-    StampCache,
-    compressed_payload,
-    decode,
-    derain_decoded,
-    stamp_of,
-)
+from sapnet_ros.io.bags import compressed_message, header, image_message
+from sapnet_ros.io.messages import Decoded, image_to_array
+from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload, decode, derain_decoded
+from sapnet_ros.ros.stamps import StampCache, stamp_of
 
 
 def test_a_decoded_message_derains_as_the_derainer_does_for_raw_and_compressed(ort_backend: BackendBase) -> None:

@@ -22,11 +22,12 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, Inva
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.backends.cuda import device_index
-from sapnet_ros.backends.engine import Profile, engine_dir, has_qdq
+from sapnet_ros.backends.engine_cache import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
-from sapnet_ros.export import cache_dir, metadata_of, onnx_for_weights, read_metadata
-from sapnet_ros.graph import to_float16
-from sapnet_ros.quantize import int8_model_path, quality_holds
+from sapnet_ros.model.export import metadata_of, onnx_for_weights, read_metadata
+from sapnet_ros.model.graph import to_float16
+from sapnet_ros.model.quantize import int8_model_path, quality_holds
+from sapnet_ros.resources import cache_dir
 
 LOG = logging.getLogger(__name__)
 

@@ -24,22 +24,12 @@ import numpy as np
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, cuda_device_count, device_index, runtime
-from sapnet_ros.backends.engine import (
-    EngineKey,
-    Profile,
-    build_engine,
-    check_cached,
-    engine_dir,
-    engine_key,
-    ensure_engine,
-    fit_size,
-    import_tensorrt,
-    read_sidecar,
-)
+from sapnet_ros.backends.engine_build import build_engine, engine_key, ensure_engine, import_tensorrt
+from sapnet_ros.backends.engine_cache import EngineKey, Profile, check_cached, engine_dir, fit_size, read_sidecar
 from sapnet_ros.errors import BackendError
-from sapnet_ros.export import onnx_for_weights
-from sapnet_ros.quantize import symmetric_int8_model
-from sapnet_ros.weights import file_sha256
+from sapnet_ros.model.export import onnx_for_weights
+from sapnet_ros.model.quantize import symmetric_int8_model
+from sapnet_ros.model.weights import file_sha256
 
 LOG = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import torch
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.model import SAPNet
-from sapnet_ros.weights import load_model
+from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.weights import load_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.backends.engine import Size, format_size
+from sapnet_ros.backends.engine_cache import Size, format_size
 
 DEFAULT_SIZES: tuple[Size, ...] = ((240, 320), (480, 640), (720, 1280))
 

@@ -16,9 +16,9 @@ import onnxruntime
 import torch
 
 from sapnet_ros import __version__
-from sapnet_ros.backends.engine import parse_size
+from sapnet_ros.backends.engine_cache import parse_size
 from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, cpuinfo_text, format_size
-from sapnet_ros.cli_args import configure_logging
+from sapnet_ros.cli.arguments import configure_logging
 from sapnet_ros.errors import SapnetError
 
 # name -> module with run(config) -> dict and render(result) -> str

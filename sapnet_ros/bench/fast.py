@@ -13,7 +13,8 @@ from typing import Any
 
 from sapnet_ros.bench import BenchConfig, format_size, table
 from sapnet_ros.bench.backends import REFERENCE, auto_variant
-from sapnet_ros.bench.measure import compare, measure, quality_inputs
+from sapnet_ros.bench.measure import measure
+from sapnet_ros.model.fidelity import compare, quality_inputs
 
 SCALES = (0.5,)
 

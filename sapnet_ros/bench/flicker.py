@@ -20,11 +20,11 @@ from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
 from sapnet_ros.bench.measure import given_or_opened
 from sapnet_ros.derainer import Derainer, open_derainer
+from sapnet_ros.gate.estimator import RainEstimator
+from sapnet_ros.gate.rain_gate import RainGate
 from sapnet_ros.metrics import flicker
-from sapnet_ros.photos import still_scene
-from sapnet_ros.rain_estimator import RainEstimator
-from sapnet_ros.rain_gate import RainGate
-from sapnet_ros.synth import RainSynthesizer, styled
+from sapnet_ros.synthesis.photos import still_scene
+from sapnet_ros.synthesis.rain import RainSynthesizer, styled
 
 
 @dataclass(frozen=True)

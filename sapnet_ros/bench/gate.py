@@ -17,7 +17,7 @@ from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import derain_timings, given_or_opened, sample_frame
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.rain_estimator import RainEstimator
+from sapnet_ros.gate.estimator import RainEstimator
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from sensor_msgs.msg import Image
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import derain_timings, sample_frame
-from sapnet_ros.conversions import image_to_array
 from sapnet_ros.derainer import open_derainer
+from sapnet_ros.io.messages import image_to_array
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
-from sapnet_ros.replay import wait_for
+from sapnet_ros.ros.replay import wait_for
 
 MATCH_TIMEOUT_S = 30.0
 

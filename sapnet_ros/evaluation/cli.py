@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sapnet_ros.bags import connections_for, open_bag
-from sapnet_ros.cli_args import add_backend_arguments, backend_options, configure_logging
+from sapnet_ros.cli.arguments import add_backend_arguments, backend_options, configure_logging
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.evaluation.detectors import DETECTORS, create_detector
 from sapnet_ros.evaluation.fleet import BagFailure, run_jobs
 from sapnet_ros.evaluation.records import DERAINED, RAINY, BagResult, summarize
 from sapnet_ros.evaluation.report import REPORT_FILES, fmt, write_report
 from sapnet_ros.evaluation.run import BagJob, EvalOptions
+from sapnet_ros.io.bags import connections_for, open_bag
 
 LOG = logging.getLogger("sapnet-eval-bag")
 EXAMPLES = """examples:

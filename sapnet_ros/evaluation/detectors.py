@@ -26,9 +26,8 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
-from sapnet_ros.derainer import ColorOrder, to_network
 from sapnet_ros.errors import DetectorError
-from sapnet_ros.images import to_bgr8
+from sapnet_ros.frames import ColorOrder, to_bgr8, to_network
 
 LOG = logging.getLogger(__name__)
 DETECTORS = ("hog", "none", "onnx:PATH")

@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 from skimage.color import rgb2gray
 
-from sapnet_ros.derainer import SCALES, ColorOrder
-from sapnet_ros.images import colour_view
+from sapnet_ros.frames import SCALES, ColorOrder, colour_view
 
 NAME = "BRISQUE"
 KERNEL_SIZE, SIGMA = 7, 7 / 6  # the package's (and the paper's) local normalisation window

@@ -28,7 +28,7 @@ from sapnet_ros import __version__
 from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.fleet import BagFailure
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, spread, summarize
-from sapnet_ros.images import write_atomic
+from sapnet_ros.io.atomic import write_atomic
 
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "plots", "thumbnails")
 COLOURS = {RAINY: "#888888", DERAINED: "#1f77b4", CLEAN: "#2ca02c"}

@@ -27,7 +27,17 @@ from rosbags.interfaces import Connection
 from rosbags.serde import SerdeError
 
 from sapnet_ros.backends import BackendOptions
-from sapnet_ros.bags import (
+from sapnet_ros.derainer import Derainer, open_derainer
+from sapnet_ros.errors import BagError, ImageFormatError
+from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
+from sapnet_ros.evaluation.noreference import Brisque
+from sapnet_ros.evaluation.pairing import StampPairer
+from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
+from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
+from sapnet_ros.frames import colour_view, to_bgr8
+from sapnet_ros.gate.estimator import RainEstimator
+from sapnet_ros.gate.rain_gate import RainGate
+from sapnet_ros.io.bags import (
     COMPRESSED_IMAGE,
     BagWriter,
     Passthrough,
@@ -40,19 +50,9 @@ from sapnet_ros.bags import (
     stamp_ns,
     topics,
 )
-from sapnet_ros.conversions import Decoded
-from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import BagError, ImageFormatError
-from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
-from sapnet_ros.evaluation.noreference import Brisque
-from sapnet_ros.evaluation.pairing import StampPairer
-from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
-from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
-from sapnet_ros.images import colour_view, to_bgr8
+from sapnet_ros.io.messages import Decoded
 from sapnet_ros.metrics import image_qualities, luma, luma_change
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload, decode, derain_decoded
-from sapnet_ros.rain_estimator import RainEstimator
-from sapnet_ros.rain_gate import RainGate
 
 LOG = logging.getLogger(__name__)
 PAIRING_HORIZON_NS = 5_000_000_000  # give up on a frame's ground truth 5 s of stamps later

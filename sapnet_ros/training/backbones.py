@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sapnet_ros.weights import check_state_dict, read_state_dict
+from sapnet_ros.model.weights import check_state_dict, read_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sapnet_ros.errors import TrainingError
-from sapnet_ros.images import atomic_path
+from sapnet_ros.io.atomic import atomic_path
 
 FORMAT = "sapnet_ros-checkpoint"
 VERSION = 1

@@ -19,7 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from sapnet_ros.errors import ConfigError
-from sapnet_ros.images import write_atomic
+from sapnet_ros.io.atomic import write_atomic
 from sapnet_ros.metrics import QUALITY_FIELDS
 
 PRECISIONS = ("fp32", "bf16", "fp16")

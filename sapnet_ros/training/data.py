@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sapnet_ros.derainer import to_network
 from sapnet_ros.errors import DataError, ImageFormatError
-from sapnet_ros.images import IMAGE_SUFFIXES, read_image
+from sapnet_ros.frames import to_network
+from sapnet_ros.io.images import IMAGE_SUFFIXES, read_image
 
 LOG = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from sapnet_ros.backends import BackendOptions, unavailable_reason
-from sapnet_ros.backends.engine import build_engine
-from sapnet_ros.export import export_onnx
-from sapnet_ros.weights import FORMAT_VERSION, Weights, save_weights
+from sapnet_ros.backends.engine_build import build_engine
+from sapnet_ros.model.export import export_onnx
+from sapnet_ros.model.weights import FORMAT_VERSION, Weights, save_weights
 
 LOG = logging.getLogger(__name__)
 

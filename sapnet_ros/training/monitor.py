@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sapnet_ros.derainer import from_network
-from sapnet_ros.images import write_png
+from sapnet_ros.frames import from_network
+from sapnet_ros.io.images import write_png
 from sapnet_ros.metrics import QUALITY_FIELDS, Quality
 from sapnet_ros.training.config import LOSS_TERMS
 

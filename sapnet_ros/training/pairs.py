@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sapnet_ros.bags import COMPRESSED_IMAGE, connections_for, open_bag, read_messages
-from sapnet_ros.cli_args import configure_logging
-from sapnet_ros.conversions import Decoded
+from sapnet_ros.cli.arguments import configure_logging
 from sapnet_ros.errors import OutputExistsError, SapnetError
-from sapnet_ros.images import collect_images, output_paths, read_image, write_png
+from sapnet_ros.io.bags import COMPRESSED_IMAGE, connections_for, open_bag, read_messages
+from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
+from sapnet_ros.io.messages import Decoded
 from sapnet_ros.pipeline import decode
-from sapnet_ros.synth import STYLES, RainStyle, RainSynthesizer, add_rain, styled
+from sapnet_ros.synthesis.rain import STYLES, RainStyle, RainSynthesizer, add_rain, styled
 
 LOG = logging.getLogger(__name__)
 

@@ -30,9 +30,10 @@ from torch.optim.lr_scheduler import MultiStepLR
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from sapnet_ros.cli_args import configure_logging
+from sapnet_ros.cli.arguments import configure_logging
 from sapnet_ros.errors import ConfigError, SapnetError, TrainingError
-from sapnet_ros.model import SAPNet
+from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.weights import Weights, load_model
 from sapnet_ros.training import distributed
 from sapnet_ros.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sapnet_ros.training.config import TrainConfig, load_config, read_yaml, save_config, to_dict
@@ -41,7 +42,6 @@ from sapnet_ros.training.handoff import export_run
 from sapnet_ros.training.losses import TrainingLoss
 from sapnet_ros.training.monitor import Monitor, quality_text
 from sapnet_ros.training.validation import input_quality, validate_model
-from sapnet_ros.weights import Weights, load_model
 
 LOG = logging.getLogger("sapnet_ros.training")
 

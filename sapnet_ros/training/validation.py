@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sapnet_ros.metrics import Quality, mean_quality, quality
-from sapnet_ros.model import SAPNet
+from sapnet_ros.model.network import SAPNet
 from sapnet_ros.training.data import PairDataset
 from sapnet_ros.training.monitor import triptych
 

@@ -12,9 +12,9 @@ import pytest
 from onnx import TensorProto, helper
 from rosbags.rosbag2 import StoragePlugin
 
-from sapnet_ros.bags import TYPESTORE, BagWriter, header, image_message, open_bag
-from sapnet_ros.photos import still_scene
-from sapnet_ros.synth import RainSynthesizer, styled
+from sapnet_ros.io.bags import TYPESTORE, BagWriter, header, image_message, open_bag
+from sapnet_ros.synthesis.photos import still_scene
+from sapnet_ros.synthesis.rain import RainSynthesizer, styled
 
 HEIGHT, WIDTH, FRAMES = 48, 64, 6
 START_NS = 1_700_000_000_000_000_000

@@ -11,16 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import corrupt_second_chunk
 from rosbags.rosbag2 import StoragePlugin
-from test_bags import corrupt_second_chunk
 
-from sapnet_ros.bags import TYPESTORE, BagWriter, compressed_message, header, image_message, open_bag, stamp_ns
-from sapnet_ros.cli import main as derain_main
-from sapnet_ros.conversions import array_to_compressed, compressed_to_array, image_to_array
+from sapnet_ros.cli.derain import main as derain_main
 from sapnet_ros.evaluation.cli import main
 from sapnet_ros.evaluation.detectors import YoloOnnxDetector
+from sapnet_ros.io.bags import TYPESTORE, BagWriter, compressed_message, header, image_message, open_bag, stamp_ns
+from sapnet_ros.io.messages import array_to_compressed, compressed_to_array, image_to_array
 from sapnet_ros.metrics import image_quality
-from sapnet_ros.synth import add_rain
+from sapnet_ros.synthesis.rain import add_rain
 
 from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, read_topic, write_drive
 

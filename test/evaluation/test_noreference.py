@@ -3,7 +3,7 @@ import pytest
 from skimage import data
 
 from sapnet_ros.evaluation.noreference import Brisque
-from sapnet_ros.synth import add_rain, styled
+from sapnet_ros.synthesis.rain import add_rain, styled
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sapnet_ros.bags import BagWriter, header, image_message
-from sapnet_ros.conversions import image_to_array
 from sapnet_ros.errors import BagError
 from sapnet_ros.evaluation.records import summarize
 from sapnet_ros.evaluation.report import Table, build
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, derained_topic_for, evaluate_bag
+from sapnet_ros.io.bags import BagWriter, header, image_message
+from sapnet_ros.io.messages import image_to_array
 from sapnet_ros.metrics import flicker
-from sapnet_ros.photos import still_scene
-from sapnet_ros.synth import LIGHT, RainSynthesizer
+from sapnet_ros.synthesis.photos import still_scene
+from sapnet_ros.synthesis.rain import LIGHT, RainSynthesizer
 
 from .conftest import CLEAN, IMAGE, SPEED, Drive, pan_frames, read_topic, write_drive
 

@@ -4,11 +4,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import clean_crops
 
 from sapnet_ros.errors import DataError
 from sapnet_ros.training.data import PairDataset, PatchDataset, find_pairs, load_pairs, read_pair
-
-from .training_helpers import clean_crops
 
 
 def _write(path: Path, image: np.ndarray) -> None:

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from sapnet_ros.backends import BackendOptions, unavailable_reason
-from sapnet_ros.export import read_metadata
-from sapnet_ros.model import SAPNet
+from sapnet_ros.model.export import read_metadata
+from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.weights import read_weights
 from sapnet_ros.training.handoff import export_run
-from sapnet_ros.weights import read_weights
 
 
 def test_exports_safetensors_and_onnx_with_the_training_record(

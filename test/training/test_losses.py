@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sapnet_ros.model import SAPNet
+from sapnet_ros.model.network import SAPNet
 from sapnet_ros.training.config import LossConfig, LossTerm
 from sapnet_ros.training.losses import TrainingLoss, contrastive_loss, self_focal_loss
 

@@ -2,14 +2,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import clean_crops
 
-from sapnet_ros.bags import BagWriter, header, image_message
 from sapnet_ros.errors import OutputExistsError
-from sapnet_ros.images import read_image, write_png
+from sapnet_ros.io.bags import BagWriter, header, image_message
+from sapnet_ros.io.images import read_image, write_png
 from sapnet_ros.training.data import load_pairs
 from sapnet_ros.training.pairs import PairWriter, from_bag, main
-
-from .training_helpers import clean_crops
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from sapnet_ros.errors import ConfigError
-from sapnet_ros.images import read_image
-from sapnet_ros.model import SAPNet
+from sapnet_ros.io.images import read_image
+from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.weights import read_weights
 from sapnet_ros.training.checkpoint import load_checkpoint
 from sapnet_ros.training.config import save_config, to_dict
 from sapnet_ros.training.losses import TrainingLoss
 from sapnet_ros.training.train import TrainResult, main, train
-from sapnet_ros.weights import read_weights
 
 from .training_helpers import tiny_config
 

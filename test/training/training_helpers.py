@@ -5,36 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from skimage import data as photos
 
-from sapnet_ros.synth import add_rain
 from sapnet_ros.training.backbones import LPIPS_CHANNELS, LPIPS_TAPS, VGG16Features
 from sapnet_ros.training.config import TrainConfig, load_config
-from sapnet_ros.training.pairs import PairWriter
 from sapnet_ros.training.segmentation import LRASPPMobileNetV3
-
-SIDE = 48
-
-
-def clean_crops(count: int, offset: int = 0) -> list[np.ndarray]:
-    """``count`` distinct SIDE x SIDE uint8 BGR crops of real photos (no download)."""
-    sources = [photos.coffee(), photos.astronaut(), photos.chelsea(), photos.rocket()]
-    crops = []
-    for index in range(offset, offset + count):
-        photo = sources[index % len(sources)]
-        top = 40 + (index // len(sources)) * 57 % (photo.shape[0] - SIDE - 40)
-        left = 60 + (index // len(sources)) * 83 % (photo.shape[1] - SIDE - 60)
-        crops.append(np.ascontiguousarray(photo[top : top + SIDE, left : left + SIDE, ::-1]))
-    return crops
-
-
-def write_pairs(folder: Path, crops: list[np.ndarray], seed: int) -> Path:
-    writer = PairWriter(folder)
-    for index, clean in enumerate(crops):
-        writer.write(f"img{index}", add_rain(clean, seed=seed + index), clean)
-    return folder
 
 
 def tiny_config(run_dir: Path, train: Path, *overrides: str, **sections: dict[str, Any]) -> TrainConfig:

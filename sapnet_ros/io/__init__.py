@@ -1,0 +1,1 @@
+"""Files and messages: image files, sensor_msgs conversions, rosbags, atomic writes."""

@@ -1,0 +1,1 @@
+"""The network: SAPNet, its weights, ONNX export, the fused inference graph and int8 quantization."""

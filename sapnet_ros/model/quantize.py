@@ -1,0 +1,275 @@
+"""Static int8 quantization of SAPNet's fused graph, with its quality measured; ``sapnet-quantize``.
+
+The int8 model is the fused graph (``graph.py``) with explicit QuantizeLinear/
+DequantizeLinear pairs (QDQ), calibrated with MinMax ranges over rainy images:
+per-channel symmetric int8 weights, uint8 activations for the CPU (ONNX
+Runtime fuses DQ -> Conv -> Q into NHWC ``QLinearConv`` and keeps activations
+in 8 bits through the convolutions, channel-attention scales and skip sums),
+or symmetric int8 activations for TensorRT, which requires them.
+
+Kept in float, because measurements said so (README, performance):
+
+- the image-facing layers: ``conv0`` reads the image and the previous
+  estimate, ``conv_out`` writes the estimate; quantizing them costs ~7 dB of
+  fidelity to the fp32 output and keeping them costs ~8 % of the speed;
+- the ConvLSTM nonlinearities and cell state, which accumulates over stages;
+- the CRA's 1x1 layers on (B, 32, 1, 1) pooled vectors: no work to save.
+
+Calibration images are rainy versions of scikit-image photos (the evaluation
+photos are held out) plus the shipped rainy samples, or a folder of the
+user's own frames. The quality gate (``quality_holds``) is measured when the
+model is made and stored in its metadata, so ``--precision auto`` can pick
+int8 only where it was shown to keep the official network's quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+from sapnet_ros import resources
+from sapnet_ros.errors import SapnetError, WeightsError
+from sapnet_ros.frames import to_network
+from sapnet_ros.io.images import collect_images, read_image
+from sapnet_ros.model.export import INPUT_NAME, metadata_of, read_metadata, save_onnx
+from sapnet_ros.model.fidelity import compare_models
+from sapnet_ros.model.graph import build_graph
+from sapnet_ros.model.weights import file_sha256, read_weights
+from sapnet_ros.resources import cache_dir
+from sapnet_ros.synthesis.rain import CALIBRATION_PHOTOS, STYLES, add_rain, clean_photo, styled
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_INT8 = "sapnet_int8.onnx"
+DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # for TensorRT
+CALIBRATION_SIZE = (192, 256)  # (height, width): ranges depend on content, not on size
+KEEP_FLOAT = re.compile(
+    r"/(conv0|conv0_relu|cat_input|conv_out|estimate)$"  # image-facing layers
+    r"|/(gate_[ifgo]|cell_in|cell_keep|cell|cell_tanh|hidden)$"  # ConvLSTM cell path
+    r"|/cra\d/(du1|du_relu|du2|direct|logits|sigmoid)$"  # CRA on pooled vectors
+    r"|^clamp$"
+)
+# The quality gate for --precision auto (measured by sapnet-quantize, stored in the model).
+MAX_GT_LOSS_DB = 0.1
+MIN_PSNR_VS_FP32_DB = 35.0
+
+
+class _Batches(CalibrationDataReader):
+    """Feeds calibration batches to ONNX Runtime's calibrator one at a time."""
+
+    def __init__(self, batches: list[np.ndarray]) -> None:
+        self._batches: Iterator[np.ndarray] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+def _random_crop(photo_name: str, rng: np.random.Generator) -> np.ndarray:
+    """A CALIBRATION_SIZE crop of a photo at a random position and scale (1-1.6x the smallest fit)."""
+    height, width = CALIBRATION_SIZE
+    scale = rng.uniform(1.0, 1.6)
+    photo = clean_photo(photo_name, round(height * scale), round(width * scale))
+    top, left = rng.integers(0, photo.shape[0] - height + 1), rng.integers(0, photo.shape[1] - width + 1)
+    return np.ascontiguousarray(photo[top : top + height, left : left + width])
+
+
+def synthesized_batches(count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` rainy crops of the calibration photos (random styles) plus the shipped rainy samples.
+
+    Returns:
+        float32 (1, 3, H, W) RGB [0, 1] batches.
+    """
+    rng = np.random.default_rng(seed)
+    batches = []
+    for index in range(count):
+        crop = _random_crop(CALIBRATION_PHOTOS[index % len(CALIBRATION_PHOTOS)], rng)
+        style = styled(
+            list(STYLES)[index % len(STYLES)],
+            density=float(rng.uniform(0.003, 0.012)),
+            angle=float(rng.uniform(-20, 20)),
+            brightness=float(rng.uniform(0.5, 0.95)),
+        )
+        batches.append(to_network(add_rain(crop, style, seed=seed + index))[None])
+    for path in resources.sample_images():
+        batches.append(to_network(read_image(path), "bgr")[None])
+    return batches
+
+
+def folder_batches(folder: Path, count: int) -> list[np.ndarray]:
+    """Up to ``count`` images from ``folder`` (recursively), as float32 (1, 3, H, W) RGB [0, 1] batches."""
+    paths = collect_images([folder])
+    if not paths:
+        raise SapnetError(f"{folder}: no PNG/JPEG images to calibrate on")
+    step = max(1, len(paths) // count)
+    return [to_network(read_image(path), "bgr")[None] for path in paths[::step][:count]]
+
+
+def quantize_model(
+    onnx_path: Path,
+    output: Path,
+    calib_dir: Path | None = None,
+    symmetric: bool = False,
+    images: int = 24,
+) -> Path:
+    """Quantize ``onnx_path`` to a QDQ int8 model at ``output`` (written atomically).
+
+    Args:
+        onnx_path: float32 SAPNet graph; nodes named as ``graph.py`` names them
+            are kept in float per KEEP_FLOAT, other graphs are quantized whole.
+        output: where to write the quantized model.
+        calib_dir: folder of rainy images; None = synthesized rain on photos.
+        symmetric: int8 activations with zero point 0 (TensorRT) instead of uint8.
+        images: calibration images.
+    """
+    batches = folder_batches(calib_dir, images) if calib_dir else synthesized_batches(images)
+    model = onnx.load(str(onnx_path))
+    keep = [node.name for node in model.graph.node if KEEP_FLOAT.search(node.name)]
+    LOG.info("calibrating on %d images; %d of %d nodes kept in float", len(batches), len(keep), len(model.graph.node))
+    temporary = output.with_name(output.name + ".tmp")
+    quantize_static(
+        str(onnx_path),
+        str(temporary),
+        _Batches(batches),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=keep,
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
+    )
+    temporary.replace(output)
+    return output
+
+
+def quality_holds(metadata: dict[str, str]) -> bool:
+    """Whether a quantized model's recorded quality passes the gate for ``--precision auto``."""
+    try:
+        loss = float(metadata["quality_gt_loss_db"])
+        fidelity = min(float(metadata["quality_psnr_vs_fp32_db"]), float(metadata["quality_sample_psnr_vs_fp32_db"]))
+    except (KeyError, ValueError):
+        return False
+    return loss <= MAX_GT_LOSS_DB and fidelity >= MIN_PSNR_VS_FP32_DB
+
+
+def _is_symmetric(metadata: dict[str, str]) -> bool:
+    return "symmetric int8 activations" in metadata.get("quantization", "")
+
+
+def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
+    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
+
+    Args:
+        weights_path: the weights (None: the shipped ones).
+        symmetric: the TensorRT flavour (int8 activations, zero point 0).
+
+    Returns:
+        The model's path and the metadata read to match it (the quality gate's figures included), or None.
+    """
+    path = weights_path or resources.default_weights()
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    sha256 = file_sha256(path)
+    shipped = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if symmetric else DEFAULT_INT8)
+    for candidate in (shipped, _cached_int8(sha256, symmetric)):
+        if candidate.is_file():
+            metadata = read_metadata(candidate)
+            if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
+                return candidate, metadata
+    return None
+
+
+def _cached_int8(sha256: str, symmetric: bool) -> Path:
+    return cache_dir() / f"sapnet-int8{'-symmetric' if symmetric else ''}-{sha256[:16]}.onnx"
+
+
+def symmetric_int8_model(weights_path: Path | None = None) -> Path:
+    """The TensorRT int8 model for these weights, quantized once into the cache if none exists."""
+    found = int8_model_path(weights_path, symmetric=True)
+    if found is not None:
+        return found[0]
+    target = _cached_int8(file_sha256(weights_path or resources.default_weights()), symmetric=True)
+    LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
+    make_int8(target, weights_path, symmetric=True)
+    return target
+
+
+def make_int8(
+    output: Path,
+    weights_path: Path | None = None,
+    calib_dir: Path | None = None,
+    images: int = 24,
+    symmetric: bool = False,
+) -> dict[str, str]:
+    """Build the fused graph for the weights, quantize it, measure its quality, store all of it in ``output``.
+
+    Returns:
+        The metadata written, quality figures included.
+    """
+    weights = read_weights(weights_path)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as scratch:
+        fused = Path(scratch) / "fused.onnx"
+        onnx.save(build_graph(weights), str(fused))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        quantize_model(fused, output, calib_dir, symmetric, images)
+        LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
+        quality = compare_models(fused, output)
+    metadata = {
+        "precision": "int8",
+        "quantization": "QDQ, per-channel symmetric int8 weights, "
+        + ("symmetric int8" if symmetric else "uint8")
+        + " activations, MinMax",
+        "calibration": f"{images} images from {calib_dir}"
+        if calib_dir
+        else f"{images} synthesized rainy photos + samples",
+        "kept_float": KEEP_FLOAT.pattern,
+        **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
+    }
+    model = onnx.load(str(output))
+    save_onnx(model, output, {**metadata_of(model), **metadata})
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sapnet-quantize",
+        description="Make the int8 SAPNet model for fast CPU inference (and TensorRT int8), "
+        "calibrated on rainy images, with its quality measured and stored in the file.",
+        epilog="examples:\n  sapnet-quantize --output models/sapnet_int8.onnx\n"
+        "  sapnet-quantize --weights my.safetensors --calib my_rainy_frames/ --output my_int8.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--output", type=Path, default=resources.models_dir() / DEFAULT_INT8, help="default: %(default)s"
+    )
+    parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped ones)")
+    parser.add_argument("--calib", type=Path, default=None, help="folder of rainy images (default: synthesized)")
+    parser.add_argument("--images", type=int, default=24, help="calibration images (default: %(default)s)")
+    parser.add_argument("--symmetric", action="store_true", help="int8 activations with zero point 0 (TensorRT)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric)
+    except (SapnetError, ValueError) as err:
+        parser.exit(2, f"sapnet-quantize: error: {err}\n")
+    quality = {key: value for key, value in metadata.items() if key.startswith("quality_")}
+    verdict = "passes" if quality_holds(metadata) else "FAILS"
+    print(f"wrote {args.output}; {json.dumps(quality)}; quality gate {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

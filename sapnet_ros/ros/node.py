@@ -1,0 +1,361 @@
+"""``derain_node``: derains one or several cameras' image topics live, through one backend.
+
+Topics per camera (relative names: remap them; with the ``cameras`` parameter
+each camera's topics are prefixed with its namespace, e.g. ``front/image``):
+
+    in   image                         sensor_msgs/Image            input_transport: raw
+    in   <image>/compressed            sensor_msgs/CompressedImage  input_transport: compressed
+    in   camera_info                   sensor_msgs/CameraInfo       use_camera_info
+    out  image_derained                sensor_msgs/Image            same header, encoding family of the input
+    out  <image_derained>/compressed   sensor_msgs/CompressedImage  publish_compressed
+    out  <image_derained>/camera_info  sensor_msgs/CameraInfo       the input's, with the frame's stamp
+    out  rain_level                    std_msgs/Float32             rain_gate.enabled; after each frame
+    out  /diagnostics                  diagnostic_msgs/DiagnosticArray  rates, drops, latency, backend, rain
+
+The node is a thin adapter: callbacks hand the newest frame of each camera to
+a ``FrameWorker`` (latest frame wins per camera, cameras served round robin);
+the worker thread runs ``sapnet_ros.pipeline`` (decode -> Derainer, one call
+for the waiting frames of equal size -> fill) and publishes. It is a lifecycle
+node: configure loads the backend, activate subscribes, deactivate
+unsubscribes, cleanup frees the model. Unless ``managed`` is set it takes
+itself through configure and activate at start. Parameters: config/derain.yaml.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
+from rclpy.timer import Timer
+from std_msgs.msg import Header
+
+from sapnet_ros.derainer import Derainer, open_derainer
+from sapnet_ros.errors import ImageFormatError, SapnetError
+from sapnet_ros.gate.estimator import RainEstimator
+from sapnet_ros.gate.rain_gate import RainGate
+from sapnet_ros.pipeline import decode, derain_decoded
+from sapnet_ros.ros.camera import Camera
+from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check
+from sapnet_ros.ros.stats import FrameStats, StatsSnapshot, Throttle
+from sapnet_ros.ros.worker import FrameWorker
+
+NODE_NAME = "derain"
+WARN_PERIOD_S = 10.0  # one warning per topic and problem this often
+STOP_TIMEOUT_S = 60.0  # the longest wait for a frame in flight when stopping
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A received message on its way to the worker."""
+
+    msg: Any
+    camera: Camera
+    received: float  # time.monotonic() at the callback
+
+
+def describe(name: str, spec: ParameterSpec) -> ParameterDescriptor:
+    """The ROS descriptor of one parameter: description, choices, range, read-only."""
+    notes = [f"one of: {', '.join(spec.choices)}"] if spec.choices else []
+    notes += [] if spec.live or spec.read_only else ["read at configure"]
+    descriptor = ParameterDescriptor(
+        name=name, description=spec.description, additional_constraints="; ".join(notes), read_only=spec.read_only
+    )
+    default = DEFAULTS[name]
+    if spec.low is None or spec.high is None:
+        return descriptor
+    if isinstance(default, float):
+        descriptor.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)]
+    else:
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+    return descriptor
+
+
+class DerainNode(LifecycleNode):
+    """Subscribes to cameras, derains their newest frames on a worker thread, publishes the results."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.stats = FrameStats(time.monotonic())  # all cameras together
+        self.cameras: dict[str, Camera] = {}
+        self.derainer: Derainer | None = None
+        self._active = False
+        self._resources = ExitStack()  # the loaded backend
+        self._worker: FrameWorker[Frame] | None = None  # set while configured
+        self._diagnostics: Publisher[Any] | None = None
+        self._diagnostics_timer: Timer | None = None
+        self._throttle = Throttle(WARN_PERIOD_S)
+        self._reported_problems: dict[str, int] = {}
+        self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too
+        for name, spec in SPECS.items():
+            default = DEFAULTS[name]
+            declared = Parameter.Type.STRING_ARRAY if default == [] else default  # [] alone has no type in ROS
+            self.declare_parameter(name, declared, describe(name, spec))
+        self.config = NodeConfig().updated({name: self._declared_value(name) for name in SPECS})
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    # parameters
+    def _declared_value(self, name: str) -> ParameterValue:
+        try:
+            value: ParameterValue = self.get_parameter(name).value
+        except ParameterUninitializedException:  # an empty list default that nobody set
+            value = DEFAULTS[name]
+        return value
+
+    def _validate_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name not in SPECS or parameter.type_ == Parameter.Type.NOT_SET:
+                continue  # use_sim_time and other parameters rclpy owns; a list declared empty
+            reason = check(parameter.name, parameter.value)
+            if reason is None and self._worker is not None and not SPECS[parameter.name].live:
+                reason = f"{parameter.name} is read at configure: deactivate and clean up the node first"
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: list[Parameter[Any]]) -> None:
+        self.config = self.config.updated({p.name: p.value for p in parameters if p.name in SPECS})
+
+    # lifecycle
+    def start(self) -> bool:
+        """Configure and activate (unmanaged use); False if either transition failed."""
+        return self.trigger_configure() == SUCCESS and self.trigger_activate() == SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        config = self.config
+        try:
+            gate = self._rain_gate(config)
+        except (ValueError, SapnetError) as err:  # contradicting thresholds, an unreadable estimator model
+            self.get_logger().error(f"configure failed: rain gate: {err}")
+            return FAILURE
+        try:
+            self.derainer = self._resources.enter_context(
+                open_derainer(
+                    config.backend, config.backend_options(), config.max_side, fast_scale=config.fast_scale, gate=gate
+                )
+            )
+        except Exception as err:  # any backend may fail to load; the transition fails with the reason
+            self.get_logger().error(f"configure failed: cannot load backend {config.backend!r}: {err}")
+            self._resources.close()
+            return FAILURE
+        self.cameras = {name: Camera(self, name, config, self.stats) for name in config.camera_names()}
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        self._worker = FrameWorker(
+            self._process, self._on_worker_error, lambda: self.config.max_rate_hz, "derain", config.max_batch
+        )
+        self._worker.start()
+        return super().on_configure(state)
+
+    @staticmethod
+    def _rain_gate(config: NodeConfig) -> RainGate | None:
+        """The rain gate the parameters ask for (ValueError on contradicting settings)."""
+        settings = config.gate_settings()
+        if settings is None:
+            return None
+        return RainGate(RainEstimator(config.rain_gate_model_path()), settings)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for camera in self.cameras.values():
+            camera.subscribe(self.config, self._receive)
+        self._active = True
+        self.get_logger().info(self._summary())
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in lifecycle transition from {state.label}: releasing everything")
+        self._cleanup()
+        return SUCCESS
+
+    def _deactivate(self) -> None:
+        self._active = False
+        for camera in self.cameras.values():
+            camera.unsubscribe()
+        if self._worker is not None:
+            for frame in self._worker.discard():
+                frame.camera.stats.dropped("discarded")
+        if self.derainer is not None and self.derainer.gate is not None:
+            self.derainer.gate.reset()  # a camera coming back starts without stale rain history
+
+    def _cleanup(self) -> None:
+        """Deactivate (harmless if inactive), stop the worker after its frames in flight, free model and publishers."""
+        self._deactivate()
+        if self._worker is not None and not self._worker.stop(STOP_TIMEOUT_S):
+            self.get_logger().error(f"frames are still in flight after {STOP_TIMEOUT_S:.0f} s; freeing anyway")
+        self._worker = None
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        for camera in self.cameras.values():
+            camera.destroy()
+        self.cameras = {}
+        if self._diagnostics is not None:
+            self.destroy_publisher(self._diagnostics)
+            self._diagnostics = None
+        self.derainer = None
+        self._resources.close()
+
+    def close(self) -> None:
+        """Release the model and threads, then the node (safe after rclpy shutdown)."""
+        self._cleanup()
+        self.destroy_node()
+
+    # frames
+    def _receive(self, camera: Camera, msg: Any) -> None:
+        frame = Frame(msg, camera, time.monotonic())
+        camera.stats.received(frame.received)
+        if self._worker is not None and self._worker.offer(frame, camera.name) is not None:
+            camera.stats.dropped("superseded")
+
+    def _process(self, frames: list[Frame]) -> None:
+        """Worker thread: derain the waiting frames (one per camera) and publish them (while active)."""
+        assert self.derainer is not None  # the worker lives only while configured
+        decoded, valid = [], []
+        for frame in frames:
+            try:
+                decoded.append(decode(frame.msg, frame.camera.compressed))
+                valid.append(frame)
+            except ImageFormatError as err:
+                frame.camera.stats.dropped("invalid")
+                self._warn(frame.camera.source, f"dropped frame: {err}")
+        if not valid:
+            return
+        results = derain_decoded(self.derainer, decoded, [frame.camera.name for frame in valid])
+        for frame, derained in zip(valid, results, strict=True):
+            if not self._active:
+                frame.camera.stats.dropped("discarded")
+                continue
+            frame.camera.publish(frame.msg.header, derained, self.config)
+            now = time.monotonic()
+            frame.camera.stats.published(now, derained.timing.inference_ms, (now - frame.received) * 1e3)
+
+    def _on_worker_error(self, frames: list[Frame], err: Exception) -> None:
+        for frame in frames:
+            frame.camera.stats.dropped("failed")
+            self._warn(frame.camera.source, f"inference failed: {type(err).__name__}: {err}")
+
+    def _warn(self, topic: str, problem: str) -> None:
+        if self._throttle.ready((topic, problem), time.monotonic()):
+            self.get_logger().warning(f"{topic}: {problem}")
+
+    # observability
+    def _summary(self) -> str:
+        """The one-line startup log: backend, model, gate, and per camera its topics and QoS."""
+        assert self.derainer is not None
+        info, config = self.derainer.backend.info, self.config
+        streams = []
+        for camera in self.cameras.values():
+            output = camera.image.topic_name
+            extras = [f"{output}/camera_info"] if "camera_info" in camera.outputs else []
+            extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
+            extras += [camera.outputs["rain_level"].topic_name] if "rain_level" in camera.outputs else []
+            streams.append(
+                f"{camera.source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
+                f"[{config.output_reliability}, depth {config.output_depth}]"
+                + (f" + {', '.join(extras)}" if extras else "")
+            )
+        gate = self.derainer.gate
+        gating = (
+            f"rain gate on (open {gate.settings.open_level}, close {gate.settings.close_level})"
+            if gate is not None
+            else "rain gate off"
+        )
+        batching = f", batches of up to {config.max_batch}" if len(self.cameras) > 1 else ""
+        return (
+            f"derain ready: backend {info.name} on {info.device} ({info.precision}), model sha256 "
+            f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}, {gating}{batching}; "
+            + "; ".join(streams)
+        )
+
+    def _publish_diagnostics(self) -> None:
+        """One status for the node (all cameras, backend), and one per camera when there are several."""
+        now = time.monotonic()
+        node_name = f"{self.get_fully_qualified_name()}: derain"
+        pairs: list[tuple[str, str]] = []
+        if self.derainer is not None:
+            info = self.derainer.backend.info
+            pairs = [("backend", info.name), ("device", info.device), ("precision", info.precision),
+                     ("model sha256", info.model_sha256)]  # fmt: skip
+        single = next(iter(self.cameras.values())) if len(self.cameras) == 1 else None
+        statuses = [self._status(node_name, self.stats.snapshot(now), pairs + self._rain_pairs(single))]
+        if single is None:
+            for name, camera in self.cameras.items():
+                camera_pairs = [("input topic", camera.source), *self._rain_pairs(camera)]
+                statuses.append(self._status(f"{node_name} {name}", camera.stats.snapshot(now), camera_pairs))
+        if self._diagnostics is not None:
+            header = Header(stamp=self.get_clock().now().to_msg())
+            self._diagnostics.publish(DiagnosticArray(header=header, status=statuses))
+
+    def _rain_pairs(self, camera: Camera | None) -> list[tuple[str, str]]:
+        if camera is None or self.derainer is None or self.derainer.gate is None:
+            return []
+        switches = self.derainer.gate.stream(camera.name).switches
+        return [*camera.rain_key_values(), ("rain gate switches", str(switches))]
+
+    def _status(self, name: str, snapshot: StatsSnapshot, pairs: list[tuple[str, str]]) -> DiagnosticStatus:
+        """A status whose level warns about frames dropped as invalid or failed since the last one."""
+        problems = snapshot.invalid + snapshot.failed
+        reported = self._reported_problems.get(name, 0)
+        status = DiagnosticStatus(name=name, level=DiagnosticStatus.OK)
+        if not self._active:
+            status.message = "inactive"
+        elif problems > reported:
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{problems - reported} frames dropped as invalid or failed"
+        else:
+            status.message = f"{snapshot.output_hz:.1f} Hz out of {snapshot.input_hz:.1f} Hz in"
+        self._reported_problems[name] = problems
+        if self.derainer is not None:
+            status.hardware_id = self.derainer.backend.info.device
+        status.values = [KeyValue(key=key, value=value) for key, value in pairs + snapshot.as_key_values()]
+        return status
+
+
+def main(args: list[str] | None = None) -> int:
+    """``derain_node [--ros-args ...]``: run until Ctrl-C; exit 1 if configure fails, 2 on a bad parameter."""
+    code = 0
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = DerainNode()
+            except ParameterException as err:
+                print(f"derain_node: error: {err}", file=sys.stderr)
+                return 2
+            try:
+                if node.config.managed or node.start():
+                    rclpy.spin(node)
+                else:
+                    code = 1
+            finally:
+                node.close()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The derain node's parameters: names, defaults, ranges and checks, without ROS.
+
+``NodeConfig`` is the typed configuration; each field's metadata carries what
+the node declares to ROS (description, choices, range) and whether a change
+takes effect at once (``live``) or at the next lifecycle configure. Fields of a
+group are named ``<group>_<name>`` and declared as ``<group>.<name>`` (e.g.
+``rain_gate.enabled``), as ROS nests parameters.
+``config/derain.yaml`` documents the same parameters for users, and a test
+keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
+from sapnet_ros.gate.rain_gate import GateSettings
+
+ParameterValue = bool | int | float | str | list[str]
+RELIABILITIES = ("best_effort", "reliable")
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")  # a relative ROS namespace
+GROUPS = ("rain_gate",)
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """What the node declares for one parameter.
+
+    Attributes:
+        description: one line for ``ros2 param describe``.
+        choices: allowed string values (empty: any).
+        low, high: inclusive numeric range (None: unbounded).
+        live: takes effect at once; otherwise read at configure and refused
+            while the node is configured.
+        read_only: set once at startup (``--ros-args -p``/params file).
+    """
+
+    description: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    live: bool = False
+    read_only: bool = False
+
+
+def _param(default: ParameterValue | tuple[str, ...], description: str, **spec: Any) -> Any:
+    return field(default=default, metadata={"spec": ParameterSpec(description, **spec)})
+
+
+def _optional_path(value: str) -> Path | None:
+    """A file parameter as a path (``~`` expanded); None for empty, which means the default file."""
+    return Path(value).expanduser() if value else None
+
+
+def parameter_name(field_name: str) -> str:
+    """The ROS name of a config field: ``rain_gate_enabled`` -> ``rain_gate.enabled``."""
+    group = next((g for g in GROUPS if field_name.startswith(f"{g}_")), None)
+    return f"{group}.{field_name.removeprefix(f'{group}_')}" if group else field_name
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Every parameter of ``derain_node`` with its default (see config/derain.yaml)."""
+
+    # inference, read at configure
+    backend: str = _param(
+        "auto", "inference backend; auto takes the fastest one available", choices=("auto", *BACKENDS)
+    )
+    weights: str = _param("", "SAPNet weights (.safetensors or official .pth); empty: the shipped weights")
+    onnx: str = _param("", "ONNX model for onnxruntime/tensorrt; empty: exported from the weights")
+    engine: str = _param("", "serialized TensorRT engine; empty: built and cached for this GPU")
+    precision: str = _param(
+        "auto", "inference precision; auto: the fastest whose measured quality holds", choices=PRECISION_CHOICES
+    )
+    device: str = _param("auto", "auto (a GPU when one is visible), cpu, cuda or cuda:N")
+    threads: int = _param(0, "CPU inference threads; 0: the library default", low=0, high=256)
+    outside_profile: str = _param(
+        "error", "TensorRT, frames outside the engine's size range: error or resize", choices=OUTSIDE_PROFILE
+    )
+    cuda_graph: bool = _param(False, "TensorRT: replay one CUDA graph per frame (fixed camera size)")
+    max_side: int = _param(
+        0, "0: derain at native size; N: derain at most at longer side N, resize back", low=0, high=16384
+    )
+    fast_scale: float = _param(
+        1.0, "below 1: find the rain at this scale, remove it at full resolution (fast mode)", low=0.05, high=1.0
+    )
+    # topics and QoS, read at configure
+    input_transport: str = _param(
+        "raw", "raw: subscribe image; compressed: subscribe image/compressed", choices=("raw", "compressed")
+    )
+    use_camera_info: bool = _param(True, "republish camera_info beside the output, stamp-matched")
+    input_reliability: str = _param(
+        "best_effort", "input QoS reliability (sensor data: best_effort)", choices=RELIABILITIES
+    )
+    input_depth: int = _param(1, "input QoS keep-last depth", low=1, high=100)
+    output_reliability: str = _param("reliable", "output QoS reliability", choices=RELIABILITIES)
+    output_depth: int = _param(5, "output QoS keep-last depth", low=1, high=100)
+    diagnostics_period_s: float = _param(1.0, "seconds between /diagnostics messages", low=0.1, high=60.0)
+    # cameras, read at configure
+    cameras: tuple[str, ...] = _param(
+        (), "camera namespaces served by this node, e.g. [front, rear]; empty: one camera on image, camera_info"
+    )
+    max_batch: int = _param(4, "at most this many cameras' frames of equal size in one inference call", low=1, high=64)
+    # rain gate, read at configure
+    rain_gate_enabled: bool = _param(False, "derain only while it rains: dry frames pass through untouched")
+    rain_gate_model: str = _param("", "rain estimator ONNX model; empty: the shipped one")
+    rain_gate_open_level: float = _param(0.6, "smoothed rain level at which the gate opens", low=0.0, high=1.0)
+    rain_gate_close_level: float = _param(
+        0.3, "smoothed rain level at which the gate closes (below open_level)", low=0.0, high=1.0
+    )
+    rain_gate_smoothing: float = _param(
+        0.3, "weight of the newest frame's rain level in the moving average", low=0.01, high=1.0
+    )
+    rain_gate_dwell_frames: int = _param(
+        10, "frames the gate holds a state before it may switch back", low=0, high=10000
+    )
+    rain_gate_fade_frames: int = _param(5, "frames of cross-fade between pass-through and derained", low=0, high=1000)
+    # take effect at once
+    max_rate_hz: float = _param(
+        0.0, "at most this many frames per second; 0: as fast as inference allows", low=0.0, high=1000.0, live=True
+    )
+    publish_compressed: bool = _param(False, "also publish image_derained/compressed", live=True)
+    compressed_format: str = _param(
+        "jpeg", "format of image_derained/compressed (16-bit or alpha: png)", choices=("jpeg", "png"), live=True
+    )
+    jpeg_quality: int = _param(90, "JPEG quality of image_derained/compressed", low=1, high=100, live=True)
+    # startup
+    managed: bool = _param(
+        False, "wait for a lifecycle manager instead of configuring and activating at start", read_only=True
+    )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, ParameterValue]) -> NodeConfig:
+        """Build a config from parameter values; unknown names or bad values raise ValueError."""
+        problems = [check(name, value) for name, value in values.items()]
+        reasons = [reason for reason in problems if reason]
+        if reasons:
+            raise ValueError("; ".join(reasons))
+        return cls().updated(values)
+
+    def updated(self, values: Mapping[str, ParameterValue]) -> NodeConfig:
+        """This config with parameters (by ROS name) replaced; values are not checked here."""
+        changes = {FIELDS[name]: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def gate_settings(self) -> GateSettings | None:
+        """The rain gate's settings, or None while it is off; ValueError if they contradict each other."""
+        if not self.rain_gate_enabled:
+            return None
+        return GateSettings(
+            open_level=self.rain_gate_open_level,
+            close_level=self.rain_gate_close_level,
+            smoothing=self.rain_gate_smoothing,
+            dwell_frames=self.rain_gate_dwell_frames,
+            fade_frames=self.rain_gate_fade_frames,
+        )
+
+    def rain_gate_model_path(self) -> Path | None:
+        """The rain estimator model to load; None for the shipped one."""
+        return _optional_path(self.rain_gate_model)
+
+    def camera_names(self) -> list[str]:
+        """The cameras to serve: the configured namespaces, or "" for the single-camera layout."""
+        return list(self.cameras) or [""]
+
+    def backend_options(self) -> BackendOptions:
+        return BackendOptions(
+            weights=_optional_path(self.weights),
+            onnx=_optional_path(self.onnx),
+            engine=_optional_path(self.engine),
+            precision=self.precision,
+            device=self.device,
+            threads=self.threads,
+            outside_profile=self.outside_profile,
+            cuda_graph=self.cuda_graph,
+        )
+
+
+FIELDS: dict[str, str] = {parameter_name(f.name): f.name for f in fields(NodeConfig)}  # ROS name -> field
+SPECS: dict[str, ParameterSpec] = {parameter_name(f.name): f.metadata["spec"] for f in fields(NodeConfig)}
+DEFAULTS: dict[str, ParameterValue] = {
+    parameter_name(f.name): list(f.default) if isinstance(f.default, tuple) else f.default  # type: ignore[misc]
+    for f in fields(NodeConfig)
+}
+
+
+def check(name: str, value: object) -> str | None:
+    """Why ``value`` is not acceptable for parameter ``name``, or None if it is."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return f"unknown parameter {name!r}; known: {', '.join(SPECS)}"
+    expected = type(DEFAULTS[name])
+    if type(value) is not expected:
+        return f"{name} must be a {expected.__name__}, got {value!r}"
+    if spec.choices and value not in spec.choices:
+        return f"{name} {value!r} is not one of: {', '.join(spec.choices)}"
+    bounded = spec.low is not None and spec.high is not None
+    if bounded and isinstance(value, int | float) and not spec.low <= value <= spec.high:  # type: ignore[operator]
+        return f"{name} {value!r} is outside [{spec.low}, {spec.high}]"
+    if name in ("weights", "onnx", "rain_gate.model") and value and not Path(str(value)).expanduser().is_file():
+        return f"{name} {value!r}: file not found"
+    if name == "device" and not DEVICE.fullmatch(str(value)):
+        return f"device {value!r} is not auto, cpu, cuda or cuda:N"
+    if name == "cameras":
+        return _check_cameras(value)  # type: ignore[arg-type]
+    return None
+
+
+def _check_cameras(names: list[object]) -> str | None:
+    bad = [name for name in names if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name)]
+    if bad:
+        return f"cameras: {bad[0]!r} is not a relative namespace like 'front' or 'car/front'"
+    twice = sorted({str(name) for name in names if names.count(name) > 1})
+    return f"cameras: {twice[0]!r} is listed twice" if twice else None

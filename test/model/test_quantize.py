@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from conftest import tiny_rgb
+from onnx import numpy_helper
+
+from sapnet_ros.model import quantize
+from sapnet_ros.model.graph import build_graph
+from sapnet_ros.model.quantize import KEEP_FLOAT, folder_batches, int8_model_path, quality_holds, quantize_model
+from sapnet_ros.model.weights import read_weights
+from sapnet_ros.resources import default_weights
+
+
+@pytest.mark.parametrize(
+    ("loss", "fidelity", "sample", "holds"),
+    [("0.05", "38.0", "40.1", True), ("0.15", "38.0", "40.1", False), ("0.0", "34.0", "40.1", False),
+     ("-0.2", "36.0", "34.9", False), ("0.1", "35.0", "35.0", True)],
+)  # fmt: skip
+def test_quality_gate(loss: str, fidelity: str, sample: str, holds: bool) -> None:
+    metadata = {
+        "quality_gt_loss_db": loss,
+        "quality_psnr_vs_fp32_db": fidelity,
+        "quality_sample_psnr_vs_fp32_db": sample,
+    }
+    assert quality_holds(metadata) is holds
+    assert not quality_holds({"quality_gt_loss_db": loss})
+
+
+def test_shipped_int8_model_belongs_to_the_shipped_weights_and_passes_its_gate() -> None:
+    found = int8_model_path()
+    assert found is not None
+    path, metadata = found
+    assert path.name == "sapnet_int8.onnx"
+    assert metadata["weights_sha256"] == read_weights().sha256 and metadata["precision"] == "int8"
+    assert quality_holds(metadata)
+
+
+def test_keep_float_spares_image_layers_cell_path_and_pooled_vectors() -> None:
+    names = {node.name for node in build_graph(read_weights()).graph.node}
+    kept = {name for name in names if KEEP_FLOAT.search(name)}
+    for name in ["s1/conv0", "s1/cat_input", "s1/conv_out", "s1/estimate", "s1/cell", "s1/gate_f", "clamp",
+                 "s1/res2/cra1/du1", "s1/res2/cra1/sigmoid"]:  # fmt: skip
+        assert name in kept, name
+    for name in ["s1/gates", "s1/split", "s1/res2/conv1", "s1/res2/cra1/pool", "s1/res2/cra1/scale", "s1/res2/skip"]:
+        assert name in names and name not in kept, name
+
+
+def test_symmetric_quantization_of_a_small_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = read_weights()
+    one_stage = build_graph(type(weights)(weights.path, weights.sha256, weights.state_dict, {"stages": "1"}))
+    fp32 = tmp_path / "one.onnx"
+    onnx.save(one_stage, str(fp32))
+    monkeypatch.setattr(quantize, "CALIBRATION_SIZE", (32, 48))
+    int8 = quantize_model(fp32, tmp_path / "one_int8.onnx", symmetric=True, images=2)
+    model = onnx.load(str(int8))
+    initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    activation_points = [initializers[node.input[2]] for node in model.graph.node if node.op_type == "QuantizeLinear"]
+    assert activation_points and all(p.dtype == np.int8 and not p.any() for p in activation_points)
+    produced_by = {output: node.op_type for node in model.graph.node for output in node.output}
+    conv_out = next(node for node in model.graph.node if node.name == "s0/conv_out")
+    res_conv = next(node for node in model.graph.node if node.name == "s0/res1/conv1")
+    assert conv_out.input[1] not in produced_by  # float weights straight from an initializer
+    assert produced_by[res_conv.input[1]] == produced_by[res_conv.input[0]] == "DequantizeLinear"  # int8
+
+
+def test_calibration_from_a_folder(tmp_path: Path) -> None:
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), tiny_rgb(20, 30, seed=index))
+    batches = folder_batches(tmp_path, 2)
+    assert len(batches) == 2 and batches[0].shape == (1, 3, 20, 30) and batches[0].dtype == np.float32
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(quantize.SapnetError, match="no PNG/JPEG images"):
+        folder_batches(tmp_path / "empty", 2)
+
+
+def test_int8_model_lookup_needs_existing_weights(tmp_path: Path) -> None:
+    with pytest.raises(quantize.WeightsError, match="not found"):
+        int8_model_path(tmp_path / "absent.safetensors")
+    assert default_weights().is_file()
