@@ -83,7 +83,7 @@ STYLES: dict[str, PhysicalStyle] = {
     "splashing": PhysicalStyle(drops=4.0, fall=80.0, opacity=0.55, splashes=1.5),
     "veiled": PhysicalStyle(drops=4.0, fall=80.0, thickness=2.0, opacity=0.5, fog=0.3),
     "sleet": PhysicalStyle(drops=3.0, fall=18.0, angle=10.0, thickness=5.0, opacity=0.85, sleet=True),
-    "wide_faint": PhysicalStyle(drops=2.0, fall=160.0, thickness=9.0, opacity=0.4, focus=4.0),
+    "wide_faint": PhysicalStyle(drops=3.0, fall=160.0, thickness=9.0, opacity=0.7, focus=4.0),
     "lens": PhysicalStyle(drops=3.0, fall=70.0, opacity=0.5, lens_drops=14),
     "night": PhysicalStyle(drops=6.0, fall=90.0, thickness=2.5, opacity=0.8, night=True, noise=0.03),
 }
@@ -97,9 +97,8 @@ def _to_unit(clean: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def _drop_mask(style: PhysicalStyle, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """Coverage (H, W) in [0, 1] of the falling drops, nearest slice defocused most."""
-    scale = height / 480.0
+def _drop_mask(style: PhysicalStyle, height: int, width: int, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Coverage (H, W) in [0, 1] of the falling drops (sizes times ``scale``), nearest slice defocused most."""
     count = int(style.drops * height * width / 1000.0)
     # Depth in [1, 6], denser far away (a viewing frustum holds more volume there).
     depths = 1.0 + 5.0 * rng.random(count) ** 0.5
@@ -131,14 +130,16 @@ def _drop_mask(style: PhysicalStyle, height: int, width: int, rng: np.random.Gen
 
 def _drop_radiance(scene: np.ndarray, style: PhysicalStyle, lights: np.ndarray | None) -> np.ndarray:
     """(H, W, 3) colour a drop shows: a bright, blurred average of the scene (its wide field of view)."""
-    sky = np.percentile(scene.reshape(-1, 3), 90, axis=0).astype(np.float32)
+    pixels = scene.reshape(-1, 3)
+    average = pixels.mean(axis=0)  # a drop sees ~165 degrees: mostly the scene's average
+    sky = np.percentile(pixels, 90, axis=0).astype(np.float32)  # ... weighted towards the bright sky above
     surround = cv2.blur(scene, (31, 31))
-    radiance = 0.6 * sky + 0.4 * surround
+    radiance = 0.5 * average + 0.3 * sky + 0.2 * surround
     if style.sleet:
         radiance = np.maximum(radiance, 0.85)  # ice scatters white
     if lights is not None:
         radiance = 0.15 * radiance + lights[:, :, None] * HEADLIGHT
-    return np.clip(radiance * 1.15, 0.0, 1.0)
+    return np.clip(radiance * 1.1, 0.0, 1.0)
 
 
 def _headlights(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -161,10 +162,9 @@ def _veil(image: np.ndarray, fog: float, airlight: float) -> np.ndarray:
     return image * transmission + airlight * (1.0 - transmission)
 
 
-def _splashes(image: np.ndarray, style: PhysicalStyle, rng: np.random.Generator) -> np.ndarray:
+def _splashes(image: np.ndarray, style: PhysicalStyle, scale: float, rng: np.random.Generator) -> np.ndarray:
     """Crowns of droplets thrown up where drops hit the ground (the lower 40 % of the frame)."""
     height, width = image.shape[:2]
-    scale = height / 480.0
     canvas = np.zeros((height, width), np.float32)
     for _ in range(int(style.splashes * 0.4 * height * width / 1000.0)):
         x, y = rng.uniform(0, width), rng.uniform(0.6, 1.0) * height
@@ -201,13 +201,14 @@ def _lens_drops(image: np.ndarray, count: int, rng: np.random.Generator) -> np.n
     return out
 
 
-def render(clean: np.ndarray, style: PhysicalStyle, seed: int = 0) -> np.ndarray:
+def render(clean: np.ndarray, style: PhysicalStyle, seed: int = 0, frame_height: int | None = None) -> np.ndarray:
     """Lay physical rain of ``style`` over ``clean``.
 
     Args:
         clean: (H, W[, C]) uint8 or uint16, RGB (BGR works alike but tints the headlights blue).
         style: the rain's look.
         seed: makes the result reproducible.
+        frame_height: rows of the frame ``clean`` is cut from (drop sizes scale with it); None: its own.
 
     Returns:
         uint8/uint16 (H, W, 3) rainy image in ``clean``'s dtype (grey and alpha inputs become 3 channels).
@@ -215,16 +216,17 @@ def render(clean: np.ndarray, style: PhysicalStyle, seed: int = 0) -> np.ndarray
     rng = np.random.default_rng(seed)
     scene = _to_unit(clean)
     height, width = scene.shape[:2]
+    scale = (frame_height or height) / 480.0
     lights = None
     if style.night:
         lights = _headlights(height, width, rng)
         scene = scene**1.6 * 0.25 + (lights[:, :, None] * 0.35) * HEADLIGHT
-    coverage = _drop_mask(style, height, width, rng)[:, :, None]
+    coverage = _drop_mask(style, height, width, scale, rng)[:, :, None]
     image = scene * (1.0 - coverage) + _drop_radiance(scene, style, lights) * coverage
     if style.fog > 0:
         image = _veil(image, style.fog, 0.12 if style.night else 0.8)
     if style.splashes > 0:
-        image = _splashes(image, style, rng)
+        image = _splashes(image, style, scale, rng)
     if style.lens_drops:
         image = _lens_drops(image, style.lens_drops, rng)
     if style.noise > 0:

@@ -43,6 +43,8 @@ TRAIN_PHYSICAL = ("drizzle", "downpour", "splashing", "sleet")
 EVAL_PHYSICAL = ("windy", "veiled", "wide_faint", "lens", "night")
 EVAL_SEED = 1000  # texture and rain seeds from here on are evaluation's
 CROPS = ((0.5, 0.5, 1.0), (0.2, 0.3, 0.6), (0.8, 0.7, 0.45))  # (centre row, centre column, share of the photo)
+VALIDATION_CROPS = ((0.3, 0.7, 0.75), (0.7, 0.25, 0.5), (0.5, 0.5, 0.35))  # other places: the operating point's
+VALIDATION_SEED = EVAL_SEED + 500
 EVAL_SIZE = (240, 320)  # (height, width) of the evaluation frames
 REAL_FOLDER = "sapnet_real_input"
 PROJECT_EVAL_STYLES = {
@@ -105,19 +107,24 @@ def crop(photo: np.ndarray, centre_row: float, centre_column: float, share: floa
 def clean_scenes(
     split: str, size: tuple[int, int] = EVAL_SIZE, textures_per_kind: int = 1
 ) -> list[tuple[str, np.ndarray]]:
-    """(name, uint8 RGB) dry scenes of ``split`` ("train" or "eval"): photo crops, then textures.
+    """(name, uint8 RGB) dry scenes of ``split``: photo crops, then textures.
+
+    "train": the training photos and texture seeds; "eval": the evaluation photos and seeds;
+    "validation": the evaluation photos at other places and other texture seeds (dry frames
+    for choosing an operating point without touching the evaluation frames).
 
     Raises:
         ValueError: unknown split.
     """
-    if split not in ("train", "eval"):
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
-    photos = EVAL_PHOTOS if split == "eval" else TRAIN_PHOTOS
-    first_seed = EVAL_SEED if split == "eval" else 0
+    if split not in ("train", "eval", "validation"):
+        raise ValueError(f"split must be 'train', 'eval' or 'validation', got {split!r}")
+    photos = TRAIN_PHOTOS if split == "train" else EVAL_PHOTOS
+    first_seed = {"train": 0, "eval": EVAL_SEED, "validation": VALIDATION_SEED}[split]
+    places = VALIDATION_CROPS if split == "validation" else CROPS
     scenes = []
     for photo_name in photos:
         photo = load_photo(photo_name)
-        scenes += [(f"{photo_name}@{index}", crop(photo, *place, size)) for index, place in enumerate(CROPS)]
+        scenes += [(f"{photo_name}@{index}", crop(photo, *place, size)) for index, place in enumerate(places)]
     for kind in textures.TEXTURES:
         for seed in range(first_seed, first_seed + textures_per_kind):
             scenes.append((f"{kind}#{seed}", textures.dry_texture(kind, *size, seed=seed)))

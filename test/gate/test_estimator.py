@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,12 @@ from conftest import tiny_rgb
 
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.gate.estimator import GRID, TILE, RainEstimator, grey_tiles, tile_origins
-from sapnet_ros.gate.training import HELD_OUT_PHOTOS, TRAIN_PHOTOS, held_out_frames
+from sapnet_ros.gate.rain_gate import GateSettings
+from sapnet_ros.gate.training import HELD_OUT_PHOTOS, TRAIN_PHOTOS
+from sapnet_ros.synthesis import physical, sets
+
+RECALL = 0.9  # of the unseen rainy frames at least (the shipped model's figures: docs/generalisation.md)
+FALSE_OPENS = 0.1  # of the unseen dry frames at most
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +55,32 @@ def test_grey_frames_are_scored_as_they_are(estimator: RainEstimator) -> None:
     np.testing.assert_allclose(grey_tiles(grey, "rgb"), grey_tiles(np.dstack([grey] * 3), "rgb"), atol=1e-4)
 
 
-def test_shipped_model_separates_held_out_dry_and_rainy_photos(estimator: RainEstimator) -> None:
-    """Held-out photos at 320x240 (never seen in training): every natural one is scored right."""
+@pytest.fixture(scope="module")
+def unseen() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(rainy, dry) 240x320 frames the estimator never saw: held-out scenes, the physical model's held-out styles.
+
+    Every second evaluation scene (photo crops and rain-like textures), dry and with each held-out style in turn.
+    """
+    scenes = [scene for _, scene in sets.clean_scenes("eval")[::2]]
+    styles = sets.EVAL_PHYSICAL
+    rainy = [physical.apply_style(scene, styles[index % len(styles)], seed=index) for index, scene in enumerate(scenes)]
+    rainy += [
+        physical.apply_style(scene, styles[(index + 2) % len(styles)], seed=index) for index, scene in enumerate(scenes)
+    ]
+    return rainy, scenes
+
+
+def test_shipped_model_detects_rain_of_a_generator_it_was_not_trained_on(
+    estimator: RainEstimator, unseen: tuple[list[np.ndarray], list[np.ndarray]]
+) -> None:
+    """Recall and false opens at the gate's open_level on held-out physical styles over held-out scenes."""
     assert not set(TRAIN_PHOTOS) & set(HELD_OUT_PHOTOS)
     assert estimator.metadata["held_out_photos"].split(",") == list(HELD_OUT_PHOTOS)
-    frames = held_out_frames()
-    levels = dict(zip(frames, estimator.levels([frame for frame, _ in frames.values()]), strict=True))
-    for name, (_, rainy) in frames.items():
-        if name.startswith("gravel") and rainy:
-            continue  # rain on a frame-filling pebble texture: a known miss, reported in the README
-        assert (levels[name] >= 0.6) if rainy else (levels[name] <= 0.3), (name, levels[name])
-    report = json.loads(estimator.metadata["held_out"])
-    assert report["levels"]["real_rain_night"] == pytest.approx(levels["real_rain_night"], abs=1e-3)
+    rainy, dry = unseen
+    open_level = GateSettings().open_level
+    recall = np.mean(np.array(estimator.levels(rainy)) >= open_level)
+    false_opens = np.mean(np.array(estimator.levels(dry)) >= open_level)
+    assert recall >= RECALL and false_opens <= FALSE_OPENS, (recall, false_opens)
 
 
 @pytest.mark.parametrize(
