@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,15 @@ from onnx import numpy_helper
 
 from sapnet_ros.model import quantize
 from sapnet_ros.model.graph import build_graph
-from sapnet_ros.model.quantize import KEEP_FLOAT, folder_batches, int8_model_path, quality_holds, quantize_model
+from sapnet_ros.model.quantize import (
+    KEEP_FLOAT,
+    folder_batches,
+    int8_model_path,
+    photo_quality_holds,
+    quality_holds,
+    quantize_model,
+    sets_hold,
+)
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.resources import default_weights
 
@@ -25,8 +34,22 @@ def test_quality_gate(loss: str, fidelity: str, sample: str, holds: bool) -> Non
         "quality_psnr_vs_fp32_db": fidelity,
         "quality_sample_psnr_vs_fp32_db": sample,
     }
-    assert quality_holds(metadata) is holds
-    assert not quality_holds({"quality_gt_loss_db": loss})
+    assert photo_quality_holds(metadata) is holds
+    assert not photo_quality_holds({"quality_gt_loss_db": loss})
+    assert not quality_holds(metadata)  # no per-set figures: never picked by --precision auto
+    per_set = {"loss_mean_rgb_db": 0.05, "loss_mean_y_db": 0.04, "loss_worst_rgb_db": 0.2, "loss_worst_y_db": 0.3}
+    assert quality_holds(metadata | {"quality_sets": json.dumps([per_set, per_set])}) is holds
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "holds"),
+    [("loss_mean_rgb_db", 0.1, True), ("loss_mean_y_db", 0.11, False), ("loss_worst_rgb_db", 0.31, False),
+     ("loss_worst_y_db", 0.3, True)],
+)  # fmt: skip
+def test_every_evaluation_set_must_hold(key: str, value: float, holds: bool) -> None:
+    good = {"loss_mean_rgb_db": 0.0, "loss_mean_y_db": 0.0, "loss_worst_rgb_db": 0.0, "loss_worst_y_db": 0.0}
+    assert sets_hold({"quality_sets": json.dumps([good, good | {key: value}])}) is holds
+    assert not sets_hold({"quality_sets": "[]"}) and not sets_hold({"quality_sets": "not json"})
 
 
 def test_shipped_int8_model_belongs_to_the_shipped_weights_and_passes_its_gate() -> None:
