@@ -60,20 +60,19 @@ REGION = 2 * TILE  # a training example: 2x2 tiles
 TEXTURE_SIZE = 384  # side of each training texture scene
 OPEN_LEVEL = 0.6  # the gate's default open_level: the chosen operating point maps to it
 MAX_FALSE_OPEN = 0.05  # the share of dry validation frames the operating point may open on
-VISIBLE_TRIES = 4  # draws of rain per rainy example until one is visible
-VISIBLE_LEVELS = 12  # grey levels (of 255) that make a change visible
+OPERATING_MARGIN = 0.25  # logit between the highest allowed dry validation frame and the threshold
 Rain = Callable[[np.ndarray, np.random.Generator], np.ndarray]  # lays rain over a uint8 RGB region
 
 
 class RainNet(nn.Module):
     """Rain logit of a set of grey tiles.
 
-    Four 3x3 convolutions: the first two with stride 2 (a 1-px streak still
-    falls under every kernel it crosses), the last two dilated by 2 and 4, so
-    that the receptive field (63 px, a tile) takes in a streak's length and
-    its surroundings: a long straight line across a tile is rain, a short
-    blade among many directions is grass. Then the mean and the peak of each
-    feature map, averaged over the tiles, into a linear head.
+    Four 3x3 convolutions (the first two with stride 2: a 1-px streak still
+    falls under every kernel it crosses; receptive field 23 px, a streak's
+    width and a piece of its length), then the mean and the peak of each
+    feature map, averaged over the tiles, into a linear head. (Dilating the
+    last two for a 63-px field and training 8 epochs scored worse on the
+    held-out sets: docs/generalisation.md.)
     """
 
     def __init__(self, channels: int = 24) -> None:
@@ -83,9 +82,9 @@ class RainNet(nn.Module):
             nn.ReLU(),
             nn.Conv2d(8, channels, 3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=2, dilation=2),
+            nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=4, dilation=4),
+            nn.Conv2d(channels, channels, 3, padding=1),
             nn.ReLU(),
         )
         self.head = nn.Linear(2 * channels, 1)
@@ -107,7 +106,7 @@ class EstimatorTrainConfig:
     rain_layers: int = 400  # distinct rain layers of the project's synthesizer
     textures_per_kind: int = 6  # training scenes of each rain-like dry texture
     physical_share: float = 0.5  # rainy examples with the physical model's rain (the rest: rain.py)
-    epochs: int = 8
+    epochs: int = 6
     batch: int = 32
     learning_rate: float = 1e-2
     weight_decay: float = 1e-4
@@ -199,18 +198,8 @@ def example(scales: list[np.ndarray], rain: Rain | None, rng: np.random.Generato
     region = np.rot90(scaled[top : top + REGION, left : left + REGION], int(rng.integers(0, 4)))
     region = _relit(region[:, ::-1] if rng.random() < 0.5 else region, rng)  # the scene turns, not the rain
     if rain is not None:
-        dry = np.ascontiguousarray(region)
-        for _ in range(VISIBLE_TRIES):  # rain that changes nothing visible would only teach noise
-            region = rain(dry, rng)
-            if visible(dry, region):
-                break
+        region = rain(np.ascontiguousarray(region), rng)
     return _degraded(np.ascontiguousarray(region), rng)
-
-
-def visible(dry: np.ndarray, rainy: np.ndarray) -> bool:
-    """Whether rain changed a region visibly: at least 1 % of its pixels by VISIBLE_LEVELS grey levels or more."""
-    change = np.abs(rainy.astype(np.int16) - dry.astype(np.int16)).max(axis=2)
-    return float(np.percentile(change, 99)) >= VISIBLE_LEVELS
 
 
 def make_dataset(config: EstimatorTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,13 +290,14 @@ def validation_frames(seed: int) -> tuple[list[np.ndarray], list[np.ndarray], st
 def operating_point(model: RainNet, seed: int) -> tuple[float, dict[str, object]]:
     """The logit at which a frame counts as rainy, from the validation ROC, and how it was chosen.
 
-    The threshold lets through at most MAX_FALSE_OPEN of the dry validation frames and sits half a logit
-    above the highest dry logit it allows, but never above the rainy frames' median.
+    The threshold lets through at most MAX_FALSE_OPEN of the dry validation frames and sits
+    OPERATING_MARGIN above the highest dry logit it allows. (Capping it at the rainy frames' median, as
+    first tried, halved the recall on real rain for no fewer false opens.)
     """
     rainy, dry, described = validation_frames(seed)
     rain_logits, dry_logits = _logits(model, rainy), np.sort(_logits(model, dry))
     allowed = int(MAX_FALSE_OPEN * len(dry_logits))
-    threshold = min(float(dry_logits[len(dry_logits) - 1 - allowed]) + 0.5, float(np.median(rain_logits)))
+    threshold = float(dry_logits[len(dry_logits) - 1 - allowed]) + OPERATING_MARGIN
     recall = float(np.mean(rain_logits >= threshold))
     false_open = float(np.mean(dry_logits >= threshold))
     chosen = {"validation": described, "threshold_logit": round(threshold, 3), "validation_recall": round(recall, 3),

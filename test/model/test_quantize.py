@@ -21,6 +21,7 @@ from sapnet_ros.model.quantize import (
 )
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.resources import default_weights
+from sapnet_ros.synthesis import sets
 
 
 @pytest.mark.parametrize(
@@ -52,13 +53,17 @@ def test_every_evaluation_set_must_hold(key: str, value: float, holds: bool) -> 
     assert not sets_hold({"quality_sets": "[]"}) and not sets_hold({"quality_sets": "not json"})
 
 
-def test_shipped_int8_model_belongs_to_the_shipped_weights_and_passes_its_gate() -> None:
+def test_shipped_int8_model_belongs_to_the_shipped_weights_and_records_its_quality() -> None:
+    """Its figures on the photos hold; on the evaluation sets (unseen rain) they do not, so auto keeps fp32."""
     found = int8_model_path()
     assert found is not None
     path, metadata = found
     assert path.name == "sapnet_int8.onnx"
     assert metadata["weights_sha256"] == read_weights().sha256 and metadata["precision"] == "int8"
-    assert quality_holds(metadata)
+    assert photo_quality_holds(metadata)
+    per_set = {entry["name"]: entry for entry in json.loads(metadata["quality_sets"])}
+    assert set(per_set) == {"project", *(f"physical/{name}" for name in sets.EVAL_PHYSICAL)}
+    assert quality_holds(metadata) is sets_hold(metadata) is False  # docs/generalisation.md: measured misses
 
 
 def test_keep_float_spares_image_layers_cell_path_and_pooled_vectors() -> None:
