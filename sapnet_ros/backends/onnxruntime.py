@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase
@@ -27,6 +25,7 @@ from sapnet_ros.errors import BackendError
 from sapnet_ros.model.export import metadata_of, onnx_for_weights, read_metadata
 from sapnet_ros.model.graph import to_float16
 from sapnet_ros.model.quantize import int8_model_path, quality_holds
+from sapnet_ros.model.sessions import inference_session, read_onnx
 from sapnet_ros.resources import cache_dir
 
 LOG = logging.getLogger(__name__)
@@ -75,6 +74,11 @@ def providers_for(available: list[str], precision: str, device_id: int, input_na
     return [*providers, "CPUExecutionProvider"]
 
 
+def _rgb_batches(shape: list[Any]) -> bool:
+    """Whether a graph tensor is (N, 3, H, W): four axes, the channel axis 3 or dynamic (a name)."""
+    return len(shape) == 4 and (shape[1] == 3 or not isinstance(shape[1], int))
+
+
 class OnnxRuntimeBackend(BackendBase):
     """Runs an ONNX graph in an ``InferenceSession``."""
 
@@ -94,7 +98,7 @@ class OnnxRuntimeBackend(BackendBase):
         if options.device.startswith("cuda"):
             return "fp16"
         if options.onnx is not None:
-            return "int8" if has_qdq(onnx.load(str(options.onnx), load_external_data=False)) else "fp32"
+            return "int8" if has_qdq(read_onnx(options.onnx, BackendError)) else "fp32"
         found = int8_model_path(options.weights)
         if found is not None and quality_holds(found[1]):
             return "int8"
@@ -140,10 +144,7 @@ class OnnxRuntimeBackend(BackendBase):
 
     def load(self) -> None:
         path = self._model_path()
-        try:
-            header = onnx.load(str(path), load_external_data=False)
-        except (OSError, DecodeError) as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({err})") from err
+        header = read_onnx(path, BackendError)
         if self.precision == "int8" and not has_qdq(header):
             raise BackendError(f"{path}: not a quantized (Q/DQ) model; make one with sapnet-quantize")
         settings = ort.SessionOptions()
@@ -155,15 +156,17 @@ class OnnxRuntimeBackend(BackendBase):
             input_name = header.graph.input[0].name if header.graph.input else ""
             providers = providers_for(ort.get_available_providers(), self.precision, self._device_id, input_name)
             (engine_dir() / "onnxruntime").mkdir(parents=True, exist_ok=True)
-        try:
-            session = ort.InferenceSession(str(path), settings, providers=providers)
-        except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
+        session = inference_session(path, settings, providers, BackendError)
         metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
+        if (
+            len(inputs) != 1
+            or len(outputs) != 1
+            or not (_rgb_batches(inputs[0].shape) and _rgb_batches(outputs[0].shape))
+        ):
             raise BackendError(
-                f"{path}: expected one 4-D input and one output, got {len(inputs)} in, {len(outputs)} out"
+                f"{path}: expected one (N, 3, H, W) input and one output of that shape, got inputs "
+                f"{[i.shape for i in inputs]} and outputs {[o.shape for o in outputs]}"
             )
         self._input, self._output = inputs[0].name, outputs[0].name
         self._session = session

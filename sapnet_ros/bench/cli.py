@@ -19,6 +19,7 @@ from sapnet_ros import __version__
 from sapnet_ros.backends.engine_cache import parse_size
 from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, cpuinfo_text, format_size
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import command
 from sapnet_ros.errors import SapnetError
 
 # name -> module with run(config) -> dict and render(result) -> str
@@ -52,6 +53,7 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parse_size(part) for part in text.split(","))
 
 
+@command("sapnet-bench")
 def main(argv: list[str] | None = None) -> int:
     names = list(SECTIONS)
     parser = argparse.ArgumentParser(

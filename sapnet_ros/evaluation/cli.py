@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.evaluation.detectors import DETECTORS, create_detector
 from sapnet_ros.evaluation.fleet import BagFailure, run_jobs
@@ -138,6 +139,7 @@ def _print_summary(result: BagResult) -> None:
     print(f"sapnet-eval-bag: {result.name}: " + ", ".join(parts))
 
 
+@command("sapnet-eval-bag")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.io.atomic import write_atomic
@@ -74,6 +75,7 @@ def summary(results: list[PairResult]) -> str:
     return "\n".join(lines)
 
 
+@command("sapnet-evaluate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-evaluate",

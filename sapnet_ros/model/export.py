@@ -17,8 +17,10 @@ import onnx
 import torch
 
 from sapnet_ros import __version__, resources
+from sapnet_ros.commands import command
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.io.atomic import atomic_path
+from sapnet_ros.model.sessions import read_onnx
 from sapnet_ros.model.weights import Weights, file_sha256, load_model
 from sapnet_ros.resources import cache_dir
 
@@ -67,7 +69,7 @@ def metadata_of(model: onnx.ModelProto) -> dict[str, str]:
 
 def read_metadata(path: Path) -> dict[str, str]:
     """The metadata properties of an ONNX file, without loading its weights."""
-    return metadata_of(onnx.load(str(path), load_external_data=False))
+    return metadata_of(read_onnx(path))
 
 
 def export_onnx(
@@ -146,6 +148,7 @@ def onnx_for_weights(weights_path: Path | None = None) -> Path:
     return cached
 
 
+@command("sapnet-export")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-export",

@@ -27,6 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosbags.highlevel import AnyReader
 
+from sapnet_ros.commands import command
 from sapnet_ros.errors import BagError, SapnetError
 from sapnet_ros.io.bags import (
     CAMERA_INFO,
@@ -255,6 +256,7 @@ def _play(
     )
 
 
+@command("sapnet-replay")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-replay",

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import command
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.io.bags import COMPRESSED_IMAGE, connections_for, open_bag, read_messages
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
@@ -127,6 +128,7 @@ def from_bag(
     return failures
 
 
+@command("sapnet-make-pairs")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-make-pairs",

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import command
 from sapnet_ros.errors import ConfigError, SapnetError, TrainingError
 from sapnet_ros.model.network import SAPNet
 from sapnet_ros.model.weights import Weights, load_model
@@ -364,6 +365,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any], prefix: str = "") ->
     return changes
 
 
+@command("sapnet-train")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-train",

@@ -1,0 +1,79 @@
+"""What every console script shares at its edge: one-line errors, clean interrupts, exit codes.
+
+``@command("sapnet-x")`` wraps a ``main(argv) -> int``:
+
+- SIGTERM is turned into ``KeyboardInterrupt``, so ``kill`` and Ctrl-C take the
+  same path through the tool's ``finally`` blocks (temporary files removed,
+  partial outputs marked or deleted, training's ``last.pt`` saved);
+- an interrupt ends in one line, ``sapnet-x: interrupted``, and exit code 130
+  (128 + SIGINT, as shells report it);
+- a project error (``SapnetError``) or an operating-system error (a folder that
+  cannot be created, a full disk) that reaches the top ends in one line,
+  ``sapnet-x: error: ...``, and exit code 2 instead of a traceback.
+
+It lives at the bottom layer because the tools' entry points live at every
+layer (``sapnet-export`` in model/, ``sapnet-build-engine`` in backends/).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import ParamSpec
+
+from sapnet_ros.errors import SapnetError
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+FAILED = 2
+
+Params = ParamSpec("Params")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def error_line(err: BaseException) -> str:
+    """The first line of an error's message (OSError text includes the path)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def command(prog: str) -> Callable[[Callable[Params, int]], Callable[Params, int]]:
+    """Decorate a console script's ``main``: interrupts exit 130, stray errors exit 2, each with one line."""
+
+    def decorate(main: Callable[Params, int]) -> Callable[Params, int]:
+        @functools.wraps(main)
+        def run(*args: Params.args, **kwargs: Params.kwargs) -> int:
+            try:
+                with sigterm_as_interrupt():
+                    return main(*args, **kwargs)
+            except KeyboardInterrupt as err:
+                how = f" by {err.args[0]}" if err.args else ""
+                print(f"{prog}: interrupted{how}", file=sys.stderr)
+                return INTERRUPTED
+            except (SapnetError, OSError) as err:
+                print(f"{prog}: error: {error_line(err)}", file=sys.stderr)
+                return FAILED
+
+        return run
+
+    return decorate
