@@ -51,6 +51,46 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class DeferredInterrupts:
+    """Interrupts noted instead of raised, for loops that must stop between steps (see ``deferred_interrupts``)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt(signal.Signals(signum).name)  # asked twice: stop now
+        self.signal = signal.Signals(signum).name
+
+    def raise_if_requested(self) -> None:
+        """Raise the ``KeyboardInterrupt`` that was held back, once the work is in a consistent state."""
+        if self.signal is not None:
+            raise KeyboardInterrupt(self.signal)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[DeferredInterrupts]:
+    """Within the block, SIGINT and SIGTERM are noted (``requested``) rather than raised; a second one raises.
+
+    Training uses it to finish the optimizer step under way and save a
+    resumable checkpoint before it stops. Outside the main thread it notes nothing.
+    """
+    noted = DeferredInterrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = {signum: signal.signal(signum, noted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield noted
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def error_line(err: BaseException) -> str:
     """The first line of an error's message (OSError text includes the path)."""
     text = str(err).strip()

@@ -13,6 +13,8 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,6 +27,7 @@ from tqdm import tqdm
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.evaluation.records import BagResult
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, evaluate_bag
+from sapnet_ros.io.atomic import staging_folder
 
 LOG = logging.getLogger(__name__)
 RAY_CPUS_PER_BAG = 2  # CPUs (and inference threads) a Ray task asks for when --threads is not given
@@ -49,6 +52,11 @@ def _evaluate(job: BagJob, options: EvalOptions, progress: Callable[[int], objec
         return BagFailure(job.name, str(job.source), str(err))
 
 
+def _ignore_interrupts() -> None:
+    """Worker-process initializer: Ctrl-C reaches the whole process group, but only the parent acts on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _evaluate_in_worker(job: BagJob, options: EvalOptions, frames: Any) -> Outcome:
     """Worker-process entry: set up logging and threads, report finished frames on the ``frames`` queue."""
     logging.basicConfig(level=logging.INFO, format=f"%(levelname)s [{job.name}] %(name)s: %(message)s")
@@ -69,7 +77,9 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
             options, derain=replace(options.derain, options=replace(options.derain.options, threads=threads))
         )
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+    manager = context.Manager()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    try:
         frames = manager.Queue()
         futures: dict[Future[Outcome], int] = {
             pool.submit(_evaluate_in_worker, job, options, frames): i for i, job in enumerate(jobs)
@@ -82,7 +92,23 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
             for future in done:
                 outcomes[futures[future]] = _outcome(future, jobs[futures[future]])
         _drain(frames, bar)
+    except KeyboardInterrupt:
+        _stop_workers(pool, jobs)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        manager.shutdown()
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _stop_workers(pool: ProcessPoolExecutor, jobs: Sequence[BagJob]) -> None:
+    """End the workers now (they ignore SIGINT) and remove the unfinished bags they were writing."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+        child.join()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for job in jobs:
+        shutil.rmtree(staging_folder(job.output_bag, job.owner_pid).parent, ignore_errors=True)
 
 
 def _outcome(future: Future[Outcome], job: BagJob) -> Outcome:

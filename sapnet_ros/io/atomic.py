@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,11 @@ def temporary_name(path: Path, pid: int | None = None) -> Path:
     return path.with_name(f".{path.name}.{os.getpid() if pid is None else pid}.tmp")
 
 
-def stale_temporaries(path: Path) -> list[Path]:
-    """Temporaries of ``path`` left by processes that are gone (killed mid-write)."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.tmp")
+def stale_temporaries(path: Path, suffix: str = "tmp") -> list[Path]:
+    """Temporaries of ``path`` (``.tmp`` files, ``.partial`` folders) left by processes that are gone."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.{suffix}")
     found = []
-    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+    for candidate in path.parent.glob(f".{path.name}.*.{suffix}"):
         match = pattern.fullmatch(candidate.name)
         if match and not _alive(int(match.group(1))):
             found.append(candidate)
@@ -113,3 +114,32 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return  # not empty, or gone: the ones above it are not empty either
+
+
+def staging_folder(path: Path, pid: int | None = None) -> Path:
+    """Where ``atomic_folder`` builds ``path``: ``.NAME.PID.partial/NAME`` beside it (the name kept inside)."""
+    return path.parent / f".{path.name}.{os.getpid() if pid is None else pid}.partial" / path.name
+
+
+@contextmanager
+def atomic_folder(path: Path, pid: int | None = None) -> Iterator[Path]:
+    """``atomic_path`` for a folder (a rosbag2 bag): built in ``staging_folder``, renamed to ``path`` at the end.
+
+    A failed or interrupted block removes the staging folder, so ``path``
+    exists only complete; leftovers of a killed process are found by
+    ``stale_temporaries(path, "partial")``.
+
+    Args:
+        path: the folder to create (must not exist).
+        pid: the process that owns the staging folder (default: this one),
+            for workers building on behalf of a parent that cleans up after them.
+    """
+    staging = staging_folder(path, pid)
+    created = [folder for folder in path.parents if not folder.exists()]
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield staging
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging.parent, ignore_errors=True)
+        _remove_empty(created)
