@@ -81,6 +81,25 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def check_writable(path: Path) -> None:
+    """Check before any work that ``path`` can be written (its folder exists and takes files).
+
+    Raises:
+        OutputError: it cannot, with the reason.
+    """
+    try:
+        _probe(path)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write it ({err.strerror or err})") from err
+
+
+def _probe(path: Path) -> None:
+    """Create and remove ``path``'s temporary: OSError if the folder does not take files."""
+    probe = temporary_name(path)
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 @contextmanager
 def output_folder(path: Path) -> Iterator[Path]:
     """Create a tool's output folder and check that it takes files, before the tool does any work.
@@ -95,9 +114,7 @@ def output_folder(path: Path) -> Iterator[Path]:
     created = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = temporary_name(path / ".write-test")
-        probe.write_bytes(b"")
-        probe.unlink()
+        _probe(path / "write-test")
     except OSError as err:
         _remove_empty(created)
         raise OutputError(f"{path}: cannot write the output folder ({err.strerror or err})") from err

@@ -133,14 +133,19 @@ def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str])
 
 
 def onnx_for_weights(weights_path: Path | None = None) -> Path:
-    """An ONNX file exported from ``weights_path``: the shipped one if it matches, else a cached export."""
+    """An ONNX file exported from ``weights_path``: the shipped one, the one beside it, or a cached export.
+
+    ``sapnet-train``'s hand-off writes ``sapnet.onnx`` beside ``sapnet.safetensors``;
+    an ONNX file with the weights' stem whose metadata names the same weights
+    (sha256) is used as it is, so nothing is exported again.
+    """
     path = weights_path or resources.default_weights()
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     sha256 = file_sha256(path)
-    shipped = resources.default_onnx()
-    if shipped.is_file() and read_metadata(shipped).get("weights_sha256") == sha256:
-        return shipped
+    for candidate in (resources.default_onnx(), path.with_suffix(".onnx")):
+        if candidate.is_file() and read_metadata(candidate).get("weights_sha256") == sha256:
+            return candidate
     cached = cache_dir() / f"sapnet-{sha256[:16]}.onnx"
     if not cached.is_file():
         LOG.warning("no ONNX model for weights %s yet: exporting to %s (once)", path, cached)
