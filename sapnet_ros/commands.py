@@ -17,12 +17,13 @@ layer (``sapnet-export`` in model/, ``sapnet-build-engine`` in backends/).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 from typing import ParamSpec
 
@@ -91,6 +92,19 @@ def deferred_interrupts() -> Iterator[DeferredInterrupts]:
             signal.signal(signum, handler)
 
 
+def _forget_unhandled_interrupt() -> None:
+    """Clear CPython's record of an unhandled KeyboardInterrupt: this one was handled.
+
+    CPython 3.11 records a KeyboardInterrupt that passes through ``exec`` of a
+    string (rosbags compiles its deserializers that way, dataclasses too) as
+    unhandled even when it is caught later, and then ends the process by SIGINT
+    instead of with the exit code the tool returns. Where the record is not
+    exported (other versions), nothing is done.
+    """
+    with suppress(AttributeError, ValueError):
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+
+
 def error_line(err: BaseException) -> str:
     """The first line of an error's message (OSError text includes the path)."""
     text = str(err).strip()
@@ -109,6 +123,7 @@ def command(prog: str) -> Callable[[Callable[Params, int]], Callable[Params, int
             except KeyboardInterrupt as err:
                 how = f" by {err.args[0]}" if err.args else ""
                 print(f"{prog}: interrupted{how}", file=sys.stderr)
+                _forget_unhandled_interrupt()
                 return INTERRUPTED
             except (SapnetError, OSError) as err:
                 print(f"{prog}: error: {error_line(err)}", file=sys.stderr)
