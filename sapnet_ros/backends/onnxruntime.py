@@ -181,7 +181,7 @@ class OnnxRuntimeBackend(BackendBase):
             onnx.save(to_float16(onnx.load(str(path))), str(cached))
         return cached
 
-    def _session(self, path: Path, providers: list[Any]) -> ort.InferenceSession:
+    def _open(self, path: Path, providers: list[Any]) -> ort.InferenceSession:
         settings = ort.SessionOptions()
         settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.options.threads:
@@ -206,13 +206,13 @@ class OnnxRuntimeBackend(BackendBase):
             (engine_dir() / "onnxruntime").mkdir(parents=True, exist_ok=True)
             if self.precision == "fp16" and provider_name(providers[0]) != TENSORRT:
                 path = self._float16_copy(path)  # CUDA runs what the graph's types say
-        session = self._session(path, providers)
+        session = self._open(path, providers)
         running = session.get_providers()[0]
         if self._gpu:
             running = running_provider(session, providers, self.precision)
             if self.precision == "fp16" and provider_name(providers[0]) == TENSORRT and running == CUDA:
                 path = self._float16_copy(path)
-                session = self._session(path, [p for p in providers if provider_name(p) != TENSORRT])
+                session = self._open(path, [p for p in providers if provider_name(p) != TENSORRT])
         metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
