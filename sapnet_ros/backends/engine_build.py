@@ -33,8 +33,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import onnx
-
 from sapnet_ros.backends.cuda import cuda_call, runtime
 from sapnet_ros.backends.engine_cache import (
     ENGINE_PRECISIONS,
@@ -117,6 +115,8 @@ def _progress_monitor(trt: ModuleType) -> Any:
 
 def _network_onnx(onnx_path: Path, precision: str, strong: bool, calib: Path | None, scratch: Path) -> Path:
     """The ONNX file TensorRT parses for ``precision``: as given, an fp16 copy, or a Q/DQ-quantized copy."""
+    import onnx  # here: TensorRT parses files itself, and a Jetson may have no onnx package
+
     model = onnx.load(str(onnx_path))
     if precision == "int8" and not has_qdq(model):
         from sapnet_ros.model.quantize import quantize_model

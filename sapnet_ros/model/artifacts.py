@@ -6,18 +6,22 @@ given and read their metadata; making them (export, quantization) needs
 PyTorch and lives in ``export.py`` and ``quantize.py``. Keeping the lookup
 here lets a lean install (no PyTorch, scikit-image, matplotlib) run the node.
 The int8 quality gate is here for the same reason: ``--precision auto`` reads
-it from the model's metadata at start-up.
+it from the model's metadata at start-up. ``onnx`` is imported where metadata
+is read, so that the PyTorch backend (which hashes weights through here) runs
+where only PyTorch is installed (``scripts/gpu_check.sh`` on a bare system).
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from sapnet_ros import resources
 from sapnet_ros.errors import WeightsError
+
+if TYPE_CHECKING:
+    import onnx
 
 DEFAULT_INT8 = "sapnet_int8.onnx"  # uint8 activations: ONNX Runtime on the CPU
 DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # int8 activations, zero points 0: TensorRT
@@ -41,6 +45,8 @@ def metadata_of(model: onnx.ModelProto) -> dict[str, str]:
 
 def read_metadata(path: Path) -> dict[str, str]:
     """The metadata properties of an ONNX file, without loading its weights."""
+    import onnx  # here, not at the top: see the module docstring
+
     return metadata_of(onnx.load(str(path), load_external_data=False))
 
 
