@@ -1,7 +1,7 @@
 """ONNX Runtime backend: the fast CPU path (fp32, int8) and NVIDIA GPUs through its providers.
 
 On the CPU, fp32 runs the exported graph and int8 the quantized fused graph
-made by ``sapnet-quantize`` (uint8 activations). With ``device`` cuda,
+made by ``sapnet-quantize`` (``model/quantize.py``, uint8 activations). With ``device`` cuda,
 providers are tried in order TensorRT (fp16/int8, engines cached on disk),
 CUDA, CPU, and frames go through an IOBinding so the output is allocated on
 the device and copied back once. int8 on the GPU takes the symmetric model
