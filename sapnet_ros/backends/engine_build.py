@@ -52,10 +52,7 @@ from sapnet_ros.io.atomic import write_atomic
 from sapnet_ros.model.artifacts import file_sha256, read_metadata
 
 LOG = logging.getLogger(__name__)
-TENSORRT_HINT = (
-    "on a desktop GPU pip install -r requirements/gpu.txt (TensorRT 10 for CUDA 12, see docs/install.md); "
-    "on a Jetson it comes with JetPack (python3-libnvinfer): use a venv with --system-site-packages"
-)
+TENSORRT_HINT = "desktop: pip install -r requirements/gpu.txt; Jetson: JetPack's python3-libnvinfer (docs/install.md)"
 
 
 def import_tensorrt() -> ModuleType:
