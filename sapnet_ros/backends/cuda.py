@@ -62,6 +62,17 @@ def error_name(cudart: ModuleType, error: Any) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def _driver_hint(error: str) -> str:
+    """What to do about ``cudaErrorInsufficientDriver``: pin cuda-python to 12.x, or install a driver."""
+    if error != "cudaErrorInsufficientDriver":
+        return ""
+    version = cuda_python_version()
+    major = version.partition(".")[0]
+    if major.isdigit() and int(major) >= 13:
+        return f" (cuda-python {version} needs driver >= 580; pip install '{CUDA_PYTHON_PIN}')"
+    return " (no NVIDIA driver loaded, or one too old for CUDA 12)"
+
+
 def gpu_unavailable_reason() -> str | None:
     """Why cuda-python sees no usable CUDA device here (None: it sees one), naming the CUDA error.
 
@@ -75,10 +86,7 @@ def gpu_unavailable_reason() -> str | None:
         return f"the CUDA driver did not load ({err}); is the NVIDIA driver installed?"
     if error != cudart.cudaError_t.cudaSuccess:
         name = error_name(cudart, error)
-        hint = ""
-        if name == "cudaErrorInsufficientDriver":
-            hint = f" (cuda-python {cuda_python_version()} needs a newer driver; pip install '{CUDA_PYTHON_PIN}')"
-        return f"no usable CUDA device: {name}{hint}"
+        return f"no usable CUDA device: {name}{_driver_hint(name)}"
     if int(count) < 1:
         return "no CUDA device visible"
     return None

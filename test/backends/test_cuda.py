@@ -68,11 +68,16 @@ def test_a_missing_driver_with_old_cuda_python_is_a_reason_not_a_crash(fake_gpu_
     assert reason is not None and "CUDA driver did not load (Failed to dlopen libcuda.so.1)" in reason
 
 
-def test_the_cuda_error_is_named_with_the_pin_that_fixes_it(fake_gpu_stack: Any) -> None:
+def test_the_cuda_error_is_named_with_what_fixes_it(fake_gpu_stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_gpu_stack(fake_cudart("cudaErrorInsufficientDriver"))
+    monkeypatch.setattr(cuda, "cuda_python_version", lambda: "13.4.4")  # what an unpinned pip install gives
     assert cuda_device_count() == 0
     reason = unavailable_reason("tensorrt", BackendOptions(device="cuda"))
     assert reason is not None and "cudaErrorInsufficientDriver" in reason and CUDA_PYTHON_PIN in reason
+    monkeypatch.setattr(cuda, "cuda_python_version", lambda: "12.9.4")  # pinned, but no (or an old) driver
+    assert gpu_unavailable_reason() == (
+        "no usable CUDA device: cudaErrorInsufficientDriver (no NVIDIA driver loaded, or one too old for CUDA 12)"
+    )
     fake_gpu_stack(fake_cudart(count=0))
     assert gpu_unavailable_reason() == "no CUDA device visible"
     fake_gpu_stack(fake_cudart(count=2))
