@@ -61,7 +61,7 @@ setup-jetson:  ## Jetson (JetPack 6): venv with system site packages (TensorRT, 
 		|| (echo "no system TensorRT: sudo apt install nvidia-jetpack (python3-libnvinfer)"; exit 1)
 
 gpu-check:  ## scripts/gpu_check.sh: parity and timings of every GPU variant, JSON + table in gpu_check/
-	PYTHON=$(if $(wildcard $(GPU_VENV)/bin/python),$(GPU_VENV)/bin/python,python3) scripts/gpu_check.sh
+	scripts/gpu_check.sh
 
 run: setup  ## live demo: derain_node on the shipped rainy bag, recorded into output/demo_derained
 	$(BIN)/python scripts/run_demo.py
