@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import onnx
-import onnxruntime as ort
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING, Any
 
 from sapnet_ros import TELEMETRY_SWITCH
 from sapnet_ros.errors import SapnetError, WeightsError
+
+if TYPE_CHECKING:  # imported where used: a PyTorch-only install reads weights without either (model/artifacts.py)
+    import onnx
+    import onnxruntime as ort
 
 
 def telemetry_allowed() -> bool:
@@ -38,6 +38,9 @@ def read_onnx(path: Path, error: type[SapnetError] = WeightsError) -> onnx.Model
     Raises:
         error: missing, unreadable, not ONNX, or a model without a graph.
     """
+    import onnx
+    from google.protobuf.message import DecodeError
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (OSError, DecodeError, ValueError) as err:
@@ -59,6 +62,8 @@ def inference_session(
     Raises:
         error: ONNX Runtime cannot load the file (the message is its first line).
     """
+    import onnxruntime as ort
+
     if not telemetry_allowed():
         ort.disable_telemetry_events()
     try:

@@ -10,7 +10,6 @@ match, and any problem is one ``WeightsError`` line naming the file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from sapnet_ros import resources
 from sapnet_ros.commands import command
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.io.atomic import atomic_path
+from sapnet_ros.model.artifacts import file_sha256
 from sapnet_ros.model.network import SAPNet
 
 DATA_PARALLEL_PREFIX = "module."
@@ -53,14 +53,6 @@ def _check_stages(path: Path, metadata: dict[str, str]) -> None:
     text = metadata.get("stages", "6")
     if not text.isdigit() or not 1 <= int(text) <= MAX_STAGES:
         raise WeightsError(f"{path}: metadata stages={text!r} is not a whole number in [1, {MAX_STAGES}]")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_pth(path: Path) -> dict[str, torch.Tensor]:

@@ -7,8 +7,9 @@ import pytest
 from sapnet_ros import resources
 from sapnet_ros.evaluation.paired import main
 from sapnet_ros.metrics import image_quality
-from sapnet_ros.model.export import metadata_of, onnx_for_weights, save_onnx
-from sapnet_ros.model.weights import file_sha256, read_weights, save_weights
+from sapnet_ros.model.artifacts import file_sha256, metadata_of
+from sapnet_ros.model.export import onnx_for_weights, save_onnx
+from sapnet_ros.model.weights import read_weights, save_weights
 from sapnet_ros.training.data import load_pairs, read_pair
 
 
