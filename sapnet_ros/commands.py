@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import multiprocessing
 import signal
 import sys
 import threading
@@ -90,6 +91,23 @@ def deferred_interrupts() -> Iterator[DeferredInterrupts]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def quiet_worker() -> None:
+    """Initializer of worker processes: Ctrl-C, which reaches the whole process group, ends them at once.
+
+    Without it each worker prints its own KeyboardInterrupt traceback; the
+    parent alone reports the interrupt (and ``stop_workers`` ends the workers
+    when only the parent was signalled, as by ``kill``).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop_workers() -> None:
+    """End this process's worker processes now (on an interrupt), rather than wait for their work."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+        child.join()
 
 
 def _forget_unhandled_interrupt() -> None:

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import queue
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from sapnet_ros.commands import quiet_worker, stop_workers
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.evaluation.records import BagResult
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, evaluate_bag
@@ -52,11 +52,6 @@ def _evaluate(job: BagJob, options: EvalOptions, progress: Callable[[int], objec
         return BagFailure(job.name, str(job.source), str(err))
 
 
-def _ignore_interrupts() -> None:
-    """Worker-process initializer: Ctrl-C reaches the whole process group, but only the parent acts on it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _evaluate_in_worker(job: BagJob, options: EvalOptions, frames: Any) -> Outcome:
     """Worker-process entry: set up logging and threads, report finished frames on the ``frames`` queue."""
     logging.basicConfig(level=logging.INFO, format=f"%(levelname)s [{job.name}] %(name)s: %(message)s")
@@ -78,7 +73,7 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
         )
     context = multiprocessing.get_context("spawn")
     manager = context.Manager()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_worker)
     try:
         frames = manager.Queue()
         futures: dict[Future[Outcome], int] = {
@@ -102,10 +97,8 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
 
 
 def _stop_workers(pool: ProcessPoolExecutor, jobs: Sequence[BagJob]) -> None:
-    """End the workers now (they ignore SIGINT) and remove the unfinished bags they were writing."""
-    for child in multiprocessing.active_children():
-        child.terminate()
-        child.join()
+    """End the workers now and remove the unfinished bags they were writing."""
+    stop_workers()
     pool.shutdown(wait=False, cancel_futures=True)
     for job in jobs:
         shutil.rmtree(staging_folder(job.output_bag, job.owner_pid).parent, ignore_errors=True)

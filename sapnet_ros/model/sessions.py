@@ -69,4 +69,4 @@ def inference_session(
     try:
         return ort.InferenceSession(str(path), settings, providers=list(providers))
     except Exception as err:  # onnxruntime's pybind exceptions (Fail, InvalidGraph, ...) share no base but Exception
-        raise error(f"{path}: ONNX Runtime cannot load it ({str(err).strip().splitlines()[0]})") from err
+        raise error(f"{path}: not a readable ONNX model ({str(err).strip().splitlines()[0]})") from err

@@ -13,13 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 from conftest import tiny_rgb
+from training.training_helpers import tiny_config
 
 from sapnet_ros.evaluation.cli import plan_jobs
 from sapnet_ros.io.atomic import staging_folder
 from sapnet_ros.io.bags import BagWriter, header, image_message
 from sapnet_ros.training.checkpoint import load_checkpoint
+from sapnet_ros.training.config import save_config
 from sapnet_ros.training.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,15 +109,7 @@ def test_a_killed_runs_unfinished_bag_is_replaced_by_the_rerun(tmp_path: Path) -
 
 def test_sigint_on_sapnet_train_in_its_first_epoch_saves_a_resumable_last_pt(tmp_path: Path, train_pairs: Path) -> None:
     run_dir = tmp_path / "run"
-    config = {
-        "model": {"stages": 1},
-        "data": {"train": str(train_pairs), "patch_size": 32, "crops_per_image": 100, "workers": 0},
-        "optim": {"batch_size": 4, "epochs": 2},
-        "runtime": {"threads": 1},
-        "log": {"run_dir": str(run_dir), "every_steps": 1, "tensorboard": False, "progress": False},
-        "export": {"onnx": False},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    save_config(tiny_config(run_dir, train_pairs, "data.crops_per_image=100"), tmp_path / "train.yaml")  # 200 steps
     process = _start("sapnet_ros.training", "--config", str(tmp_path / "train.yaml"))
     train_log = run_dir / "train.csv"
     err = _interrupt_when(process, lambda: train_log.is_file() and len(train_log.read_text().splitlines()) > 3)
