@@ -17,6 +17,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,6 +103,8 @@ def _stop_workers(pool: ProcessPoolExecutor, jobs: Sequence[BagJob]) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for job in jobs:
         shutil.rmtree(staging_folder(job.output_bag, job.owner_pid).parent, ignore_errors=True)
+        with suppress(OSError):  # bags/, if nothing else is in it
+            job.output_bag.parent.rmdir()
 
 
 def _outcome(future: Future[Outcome], job: BagJob) -> Outcome:
