@@ -318,9 +318,10 @@ class Trainer:
         """Rank 0 writes ``last.pt`` atomically (with the resolved config beside it)."""
         if not self.ranks.is_main:
             return
-        for leftover in stale_temporaries(self.checkpoints / "last.pt"):
-            LOG.warning("removing %s, left by a run killed while it saved", leftover)
-            leftover.unlink()
+        for name in ("last.pt", "best.pt", "config.yaml"):
+            for leftover in stale_temporaries(self.checkpoints / name):
+                LOG.warning("removing %s, left by a run killed while it saved", leftover)
+                leftover.unlink()
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
