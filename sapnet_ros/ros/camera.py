@@ -70,7 +70,10 @@ def silence_cause(publishers: Sequence[TopicEndpointInfo], expected_type: str, r
             "between processes with Fast DDS; publish reliable (input_reliability auto follows) or compressed, "
             "or enlarge the publisher's shared-memory segment"
         )
-    return "transport: the publishers are seen but no data arrives (network, firewall or DDS configuration)"
+    return (
+        "transport or an idle publisher: the publishers are seen but no data arrives "
+        "(network, firewall or DDS configuration)"
+    )
 
 
 class Camera:
@@ -102,7 +105,9 @@ class Camera:
         self._filler = ImageFiller()
         self._output = Image(check_fields=True)  # keeps the filler's buffer by reference
         self._output_qos = qos(config.output_reliability, config.output_depth)
-        self._inputs: list[Subscription[Any]] = []
+        self._info: Subscription[Any] | None = None
+        self._image: Subscription[Any] | None = None
+        self._retiring: Subscription[Any] | None = None  # the image subscription being replaced
         self.image = node.create_publisher(Image, self.topic("image_derained"), self._output_qos)
         self.outputs: dict[str, Publisher[Any]] = {"image": self.image}
         if config.use_camera_info:
@@ -117,7 +122,7 @@ class Camera:
 
     @property
     def subscribed(self) -> bool:
-        return bool(self._inputs)
+        return self._image is not None
 
     def subscribe(self, config: NodeConfig, receive: Receive) -> None:
         """Subscribe to the camera's camera_info (if used), then to its image (raw or compressed).
@@ -127,34 +132,40 @@ class Camera:
         camera_info is heard best effort (small messages, any publisher).
         """
         self._receive = receive
-        self._inputs = []
         if config.use_camera_info:
             reliability = "best_effort" if config.input_reliability == "auto" else config.input_reliability
             info_qos = qos(reliability, max(config.input_depth, 10))
-            info = self.node.create_subscription(CameraInfo, self.topic("camera_info"), self._on_info, info_qos)
-            self._inputs.append(info)
-        self._subscribe_image(config, self._wanted_reliability(config))
+            self._info = self.node.create_subscription(CameraInfo, self.topic("camera_info"), self._on_info, info_qos)
+        reliability = config.input_reliability
+        if reliability == "auto":
+            reliability = matching_reliability(self.node.get_publishers_info_by_topic(self.source))
+        self._image = self._subscribe_image(config, reliability)
 
-    def _wanted_reliability(self, config: NodeConfig) -> str:
-        if config.input_reliability != "auto":
-            return config.input_reliability
-        return matching_reliability(self.node.get_publishers_info_by_topic(self.source))
-
-    def _subscribe_image(self, config: NodeConfig, reliability: str) -> None:
+    def _subscribe_image(self, config: NodeConfig, reliability: str) -> Subscription[Any]:
         receive = self._receive
         assert receive is not None
         msg_type = CompressedImage if self.compressed else Image
         input_qos = qos(reliability, config.input_depth)
-        self._inputs.append(
-            self.node.create_subscription(msg_type, self.source, lambda msg: receive(self, msg), input_qos)
-        )
+        image = self.node.create_subscription(msg_type, self.source, lambda msg: receive(self, msg), input_qos)
         self.reliability = reliability
         self._restart_silence_clock()
+        return image
+
+    def _switch(self, config: NodeConfig, reliability: str) -> None:
+        """Make before break: the old subscription delivers until the new one has matched a publisher."""
+        receive, old = self._receive, self._image
+        assert receive is not None and old is not None
+        if self._retiring is not None:
+            self.node.destroy_subscription(self._retiring)
+        new = self._subscribe_image(config, reliability)
+        old.callback = lambda msg: None if new.get_publisher_count() else receive(self, msg)
+        self._image, self._retiring = new, old
 
     def unsubscribe(self) -> None:
-        for subscription in self._inputs:
-            self.node.destroy_subscription(subscription)
-        self._inputs = []
+        for subscription in (self._info, self._retiring, self._image):
+            if subscription is not None:
+                self.node.destroy_subscription(subscription)
+        self._info = self._image = self._retiring = None
         self.reliability = ""
         self.camera_infos.clear()
 
@@ -164,12 +175,14 @@ class Camera:
 
     def watch(self, config: NodeConfig, now: float, warn: Warn) -> None:
         """Re-check the input once a second: follow ``auto`` reliability, say once why a topic stays silent."""
-        if not self.subscribed:
+        if self._image is None:
             return
+        if self._retiring is not None and self._image.get_publisher_count():
+            self.node.destroy_subscription(self._retiring)
+            self._retiring = None
         publishers = self.node.get_publishers_info_by_topic(self.source)
         if config.input_reliability == "auto" and (wanted := matching_reliability(publishers)) != self.reliability:
-            self.node.destroy_subscription(self._inputs.pop())  # the image subscription is the last one
-            self._subscribe_image(config, wanted)
+            self._switch(config, wanted)
             self.node.get_logger().info(f"{self.source}: input QoS now {wanted}, matching its publishers")
             return
         self._check_silence(publishers, now, warn)

@@ -105,15 +105,13 @@ class DerainNode(LifecycleNode):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        # Without automatic declaration rclpy drops overrides it was not asked for, so a typo in a
-        # params file or -p would pass in silence: declare them all, refuse strangers, redeclare ours.
-        super().__init__(NODE_NAME, automatically_declare_parameters_from_overrides=True, **kwargs)
-        given = [name for name in self.list_parameters([], 0).names if name not in ROS_OWNED]
-        reason = unknown(name for name in given if not name.startswith("qos_overrides."))
-        if reason is not None:
+        super().__init__(NODE_NAME, **kwargs)
+        # rclpy keeps overrides nobody declares without a word, so a typo in a params file or -p would
+        # pass in silence. It has no public getter for them, and automatically declaring them fails on
+        # an empty list ("cameras: []"), so read the overrides it holds (params files, -p, constructor).
+        ours = (n for n in self._parameter_overrides if n not in ROS_OWNED and not n.startswith("qos_overrides."))
+        if (reason := unknown(ours)) is not None:
             raise UnknownParameterError(reason)
-        for name in given:
-            self.undeclare_parameter(name)  # declared again below, with its descriptor; the override stays
         self.stats = FrameStats(time.monotonic())  # all cameras together
         self.cameras: dict[str, Camera] = {}
         self.derainer: Derainer | None = None
