@@ -95,12 +95,12 @@ class Camera:
         self.compressed = config.input_transport == "compressed"  # the input is image/compressed
         raw = node.resolve_topic_name(self.topic("image"))
         self.source = f"{raw}/compressed" if self.compressed else raw  # the resolved input topic
-        self._other_transport = raw if self.compressed else f"{raw}/compressed"
+        self._other = raw if self.compressed else f"{raw}/compressed"
         self._input_type = "sensor_msgs/msg/CompressedImage" if self.compressed else "sensor_msgs/msg/Image"
         self.reliability = ""  # of the image subscription while subscribed ("" while not)
         self._receive: Receive | None = None
-        self._heard = 0  # frames received when the silence clock last started
-        self._quiet_since: float | None = None  # when publishers were first seen without frames
+        self._heard = 0  # frames received at the last check
+        self._quiet_since: float | None = None  # since when publishers exist and no frame came
         self._warned_silence = False
         self._filler = ImageFiller()
         self._output = Image(check_fields=True)  # keeps the filler's buffer by reference
@@ -188,29 +188,24 @@ class Camera:
         self._check_silence(publishers, now, warn)
 
     def _restart_silence_clock(self) -> None:
-        self._heard = self.stats.snapshot(time.monotonic()).received
         self._quiet_since = None
         self._warned_silence = False
 
     def _check_silence(self, publishers: Sequence[TopicEndpointInfo], now: float, warn: Warn) -> None:
-        if self._warned_silence or self.stats.snapshot(now).received > self._heard:
-            return
-        if not publishers:
-            others = self.node.count_publishers(self._other_transport)
-            if others:
-                key = "input_transport"
-                warn(self.source, key, f"no publisher, but {self._other_transport} has {others}: check input_transport")
+        """Warn once when publishers exist and no frame came for SILENCE_S; frames or no publishers reset the clock."""
+        heard = self.stats.snapshot(now).received
+        if heard != self._heard or not publishers:
+            self._heard, self._quiet_since = heard, None
+            if not publishers and not self._warned_silence and (others := self.node.count_publishers(self._other)):
+                warn(self.source, "input_transport", f"no publisher, but {self._other} has {others}: input_transport?")
                 self._warned_silence = True
             return
         if self._quiet_since is None:
             self._quiet_since = now
-        elif now - self._quiet_since >= SILENCE_S:
+        elif now - self._quiet_since >= SILENCE_S and not self._warned_silence:
             cause = silence_cause(publishers, self._input_type, self.reliability)
-            warn(
-                self.source,
-                "silent",
-                f"{len(publishers)} publisher(s) but no frame in {SILENCE_S:.0f} s; likely {cause}",
-            )
+            count = len(publishers)
+            warn(self.source, "silent", f"{count} publisher(s) but no frame in {SILENCE_S:.0f} s; likely {cause}")
             self._warned_silence = True
 
     def destroy(self) -> None:
