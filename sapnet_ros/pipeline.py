@@ -1,7 +1,7 @@
 """What the node does with one frame, without ROS: message -> Derainer -> message fields.
 
     sensor_msgs Image / CompressedImage (rclpy or rosbags)
-      -> conversions.image_to_array / compressed_to_array
+      -> io.messages.image_to_array / compressed_to_array
       -> Derainer.run_batch (same shape, dtype and colour order; frames of
          several cameras with equal size and colour order share one call)
       -> Image fields (a reused buffer) and, optionally, CompressedImage bytes
