@@ -3,8 +3,8 @@
 ``sapnet-bench --only soak --minutes N`` starts the node as the launch file
 does (``ros/process.py``, default parameters) and a camera in this process
 publishing 640x480 bgr8 frames (the shipped photo; the first size asked for
-otherwise). A warm-up of WARMUP_S at CAMERA_HZ measures the node's
-throughput; the soak then publishes at OVERLOAD times that rate, so the node
+otherwise). A warm-up at CAMERA_HZ of WARMUP_S (and WARMUP_ANSWERS answers)
+measures the node's throughput; the soak then publishes at OVERLOAD times that rate, so the node
 always has a newer frame waiting. Every SAMPLE_S it records the node's
 resident memory (``VmRSS``, and the peak ``VmHWM``), frames sent and frames
 answered. Not a test: the figures are for reading (flat memory, answers at
@@ -35,6 +35,7 @@ from sapnet_ros.ros.replay import wait_for
 
 CAMERA_HZ = 30.0  # warm-up rate: more than a CPU derains at 640x480
 WARMUP_S = 10.0
+WARMUP_ANSWERS = 3  # the warm-up lasts until this many answers too: a slow node's rate needs them
 OVERLOAD = 2.0
 SAMPLE_S = 5.0
 START_TIMEOUT_S = 120.0
@@ -111,16 +112,16 @@ class _Camera:
         return self.answered > 0
 
     def stream(self, rate_hz: float, seconds: float, every: float = 0.0, sample: Any = None) -> None:
-        """Publish at ``rate_hz`` for ``seconds``; call ``sample()`` every ``every`` seconds (and at the end)."""
+        """Publish at ``rate_hz`` for ``seconds``; call ``sample()`` every ``every`` seconds and at the end."""
         start = time.monotonic()
-        next_sample = start
+        sampled = -float("inf")
         for index in range(int(rate_hz * seconds)):
             time.sleep(max(0.0, start + index / rate_hz - time.monotonic()))
             self.send()
-            if sample is not None and time.monotonic() >= next_sample:
+            if sample is not None and time.monotonic() >= sampled + every:
                 sample()
-                next_sample += every
-        if sample is not None:
+                sampled = time.monotonic()
+        if sample is not None and time.monotonic() > sampled + 0.5:  # the end, unless just sampled
             sample()
 
     def close(self) -> None:
@@ -128,6 +129,16 @@ class _Camera:
         self._thread.join()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+def _warm_up(camera: _Camera, seconds: float) -> float:
+    """The node's answers per second at CAMERA_HZ over at least ``seconds`` and WARMUP_ANSWERS answers."""
+    answered, start = camera.answered, time.monotonic()
+    while time.monotonic() - start < seconds or camera.answered - answered < WARMUP_ANSWERS:
+        if time.monotonic() - start > START_TIMEOUT_S:
+            raise SapnetError(f"derain_node answered fewer than {WARMUP_ANSWERS} frames in {START_TIMEOUT_S:.0f} s")
+        camera.stream(CAMERA_HZ, 1.0)
+    return (camera.answered - answered) / (time.monotonic() - start)
 
 
 def measure_soak(
@@ -142,9 +153,7 @@ def measure_soak(
                 raise SapnetError(f"derain_node did not subscribe within {START_TIMEOUT_S:.0f} s")
             if not wait_for(camera.first_answer, START_TIMEOUT_S, 0.5):
                 raise SapnetError(f"derain_node answered no frame within {START_TIMEOUT_S:.0f} s")
-            answered = camera.answered
-            camera.stream(CAMERA_HZ, warmup_s)
-            node_hz = max((camera.answered - answered) / warmup_s, 0.1)
+            node_hz = _warm_up(camera, warmup_s)
             sent, answered, start = camera.sent, camera.answered, time.monotonic()
 
             def sample() -> None:
