@@ -54,7 +54,11 @@ def bad_images(rng: random.Random) -> Iterator[Image]:
 
 
 def bad_compressed(rng: random.Random) -> Iterator[CompressedImage]:
-    """Malformed ``sensor_msgs/CompressedImage``: undecodable, truncated, corrupt, bombs, depth, other formats."""
+    """Malformed ``sensor_msgs/CompressedImage``: undecodable, truncated, corrupt, bombs, depth, other formats.
+
+    The first is a complete PNG bomb: truncated ones cost no memory even when decoded (the pages OpenCV
+    allocates for the missing rows are never touched).
+    """
     png = cv2.imencode(".png", tiny_rgb(24, 32))[1].tobytes()
     jpeg = cv2.imencode(".jpg", tiny_rgb(24, 32))[1].tobytes()
     side = int(MAX_PIXELS**0.5) + 1
@@ -76,6 +80,7 @@ def bad_compressed(rng: random.Random) -> Iterator[CompressedImage]:
         lambda: ("tiff", cv2.imencode(".tiff", tiny_rgb(24, 32))[1].tobytes()),
         lambda: ("png", png_bomb(0, rng.randint(1, 100))),
     ]
+    yield CompressedImage(format="png", data=png_bomb(10_000, 10_000))  # the issue's 312 KB: 6.3 GB once decoded
     while True:
         image_format, data = rng.choice(makers)()
         yield CompressedImage(format=image_format, data=data)
