@@ -101,7 +101,7 @@ def test_make_setup_installs_what_make_test_and_make_run_need() -> None:
     recipe = make_dry_run("-W", "setup.py", "setup", "ARCH=x86_64")
     extras = set(re.search(r"-e '\.\[([a-z,]+)\]'", recipe)[1].split(","))  # type: ignore[index]
     assert {"cpu", "torch", "train", "eval", "ros", "test"} <= extras and "gpu" not in extras
-    assert "setup-jetson" in make_dry_run("setup", "ARCH=aarch64")
+    assert "setup-jetson" in make_dry_run("-B", "setup", "ARCH=aarch64")
 
 
 @needs_make
