@@ -237,7 +237,7 @@ class _BagEvaluator:
     def _decode(self, reader: AnyReader, connection: Connection, raw: bytes, what: str) -> tuple[Any, Decoded] | None:
         try:
             msg: Any = reader.deserialize(raw, connection.msgtype)
-            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE)
+            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE, self.options.derain.max_pixels)
         except AnyReaderError as err:
             self.skip(f"{what} that cannot be deserialized ({err})")
         except ImageFormatError as err:
