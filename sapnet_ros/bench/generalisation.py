@@ -13,6 +13,7 @@ and Y. Everything runs on ONNX Runtime's CPU provider at the sets' size.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,9 @@ from sapnet_ros import resources
 from sapnet_ros.bench import BenchConfig, table
 from sapnet_ros.gate.estimator import RainEstimator
 from sapnet_ros.gate.rain_gate import GateSettings
+from sapnet_ros.model.artifacts import MAX_GT_LOSS_DB, MAX_WORST_LOSS_DB, int8_model_path, sets_hold
 from sapnet_ros.model.fidelity import set_fidelity
-from sapnet_ros.model.quantize import MAX_GT_LOSS_DB, MAX_WORST_LOSS_DB, SET_FRAMES, int8_model_path
+from sapnet_ros.model.quantize import SET_FRAMES
 from sapnet_ros.synthesis import sets
 
 RECALL_GOAL = 0.95
@@ -85,8 +87,7 @@ def render(result: dict[str, Any]) -> str:
         gate, int8 = entry["gate"], entry.get("int8")
         quality = ["-"] * 3
         if int8:
-            holds = int8["loss_mean_rgb_db"] <= MAX_GT_LOSS_DB and int8["loss_worst_rgb_db"] <= MAX_WORST_LOSS_DB
-            holds = holds and int8["loss_mean_y_db"] <= MAX_GT_LOSS_DB and int8["loss_worst_y_db"] <= MAX_WORST_LOSS_DB
+            holds = sets_hold({"quality_sets": json.dumps([int8])})
             quality = [
                 f"{int8['gain_rgb_db']:+.2f} / {int8['gain_y_db']:+.2f}",
                 f"{int8['loss_mean_rgb_db']:.3f} / {int8['loss_mean_y_db']:.3f}",

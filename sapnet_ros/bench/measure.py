@@ -22,6 +22,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
+from sapnet_ros.commands import quiet_worker, stop_workers
 from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.model.fidelity import Inputs, quality_inputs, sample_photo
 from sapnet_ros.settings import DerainSettings
@@ -129,6 +130,10 @@ def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = 
 def measure(variant: Variant, config: BenchConfig) -> Measurement:
     """``measure_here`` in a fresh (spawned) process; remembered, so sections share it within one run."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        measurement: Measurement = pool.submit(measure_here, variant, config).result()
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=quiet_worker) as pool:
+        try:
+            measurement: Measurement = pool.submit(measure_here, variant, config).result()
+        except KeyboardInterrupt:
+            stop_workers()  # not wait for the measurement under way
+            raise
     return measurement

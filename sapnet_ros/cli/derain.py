@@ -17,9 +17,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import SapnetError
-from sapnet_ros.io.atomic import atomic_path
+from sapnet_ros.errors import InputError, SapnetError
+from sapnet_ros.io.atomic import atomic_path, check_writable, output_folder
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
 
 REPORT_COLUMNS = ("input", "output", "rain_level", "derained", "ms")
@@ -47,9 +48,9 @@ class FileResult:
 
 
 def derain_files(
-    derainer: Derainer, targets: dict[Path, Path], progress: bool, verbose: bool = False
+    derainer: Derainer, targets: dict[Path, Path], progress: bool, max_pixels: int, verbose: bool = False
 ) -> tuple[list[FileResult], list[str]]:
-    """Derain each input into its target.
+    """Derain each input into its target; files declaring more than ``max_pixels`` are skipped.
 
     Returns:
         One result per file written, and one error line per failed file.
@@ -58,7 +59,7 @@ def derain_files(
     failures: list[str] = []
     for source, target in tqdm(targets.items(), disable=not progress, unit="img", file=sys.stderr):
         try:
-            batch = derainer.run_batch([read_image(source)], "bgr", [source])
+            batch = derainer.run_batch([read_image(source, max_pixels)], "bgr", [source])
             write_png(target, batch.images[0])
         except (SapnetError, OSError) as err:
             failures.append(f"skipped {source}: {err}")
@@ -82,6 +83,21 @@ def write_report(path: Path, results: list[FileResult]) -> None:
         writer.writerows(result.row() for result in results)
 
 
+def _check_named(inputs: list[Path]) -> None:
+    """Refuse an input named on the command line that cannot even be looked at (a symlink loop, no permission).
+
+    A missing file is not refused here: like an unreadable one, it is reported and skipped.
+    """
+    for item in inputs:
+        try:
+            item.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise InputError(f"{item}: {err.strerror or err}") from err
+
+
+@command("sapnet-derain")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-derain",
@@ -101,20 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
 
-    inputs = collect_images(args.inputs)
-    if not inputs:
-        parser.exit(2, "sapnet-derain: error: no PNG/JPEG files found in the inputs\n")
-    if args.report and not args.report.parent.is_dir():
-        parser.exit(2, f"sapnet-derain: error: {args.report.parent}: no such folder for --report\n")
     try:
+        _check_named(args.inputs)
+        inputs = collect_images(args.inputs)
+        if not inputs:
+            parser.exit(2, "sapnet-derain: error: no PNG/JPEG files found in the inputs\n")
+        if args.report:
+            check_writable(args.report)
         targets = output_paths(inputs, args.output)
-        args.output.mkdir(parents=True, exist_ok=True)
-        with open_derainer(derain_settings(parser, args)) as derainer:
-            results, failures = derain_files(derainer, targets, len(inputs) > 1, args.verbose)
+        settings = derain_settings(parser, args)
+        with output_folder(args.output), open_derainer(settings) as derainer:  # the folder is checked first
+            results, failures = derain_files(derainer, targets, len(inputs) > 1, settings.max_pixels, args.verbose)
             info = derainer.backend.info
         if args.report:
             write_report(args.report, results)
-    except (SapnetError, OSError) as err:
+    except SapnetError as err:
         parser.exit(2, f"sapnet-derain: error: {err}\n")
     times = [result.ms for result in results]
     dry = sum(not result.derained for result in results)

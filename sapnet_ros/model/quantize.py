@@ -17,9 +17,13 @@ Kept in float, because measurements said so (README, performance):
 
 Calibration images are rainy versions of scikit-image photos (the evaluation
 photos are held out) plus the shipped rainy samples, or a folder of the
-user's own frames. The quality gate (``quality_holds``) is measured when the
-model is made and stored in its metadata, so ``--precision auto`` can pick
-int8 only where it was shown to keep the official network's quality.
+user's own frames. The quality gate (``artifacts.quality_holds``) is measured
+when the model is made and stored in its metadata, so ``--precision auto`` can
+pick int8 only where it was shown to keep the official network's quality.
+
+For TensorRT (``symmetric``) every zero point is 0 and biases stay float:
+TensorRT's Q/DQ importer rejects asymmetric quantization and DequantizeLinear
+nodes that read anything but int8 (onnx-tensorrt#850).
 """
 
 from __future__ import annotations
@@ -39,22 +43,30 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from sapnet_ros import resources
-from sapnet_ros.errors import SapnetError, WeightsError
+from sapnet_ros.commands import command
+from sapnet_ros.errors import SapnetError
 from sapnet_ros.frames import to_network
+from sapnet_ros.io.atomic import atomic_path
 from sapnet_ros.io.images import collect_images, read_image
-from sapnet_ros.model.export import INPUT_NAME, metadata_of, read_metadata, save_onnx
+from sapnet_ros.model.artifacts import (
+    DEFAULT_INT8,
+    DEFAULT_INT8_SYMMETRIC,
+    cached_int8_path,
+    int8_model_path,
+    metadata_of,
+    quality_holds,
+    weights_sha256,
+)
+from sapnet_ros.model.export import INPUT_NAME, save_onnx
 from sapnet_ros.model.fidelity import compare_models, set_fidelity
 from sapnet_ros.model.graph import build_graph
-from sapnet_ros.model.weights import file_sha256, read_weights
-from sapnet_ros.resources import cache_dir
+from sapnet_ros.model.weights import read_weights
 from sapnet_ros.synthesis import physical, sets
 from sapnet_ros.synthesis.photos import load_photo
 from sapnet_ros.synthesis.rain import STYLES, add_rain, styled
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_INT8 = "sapnet_int8.onnx"
-DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # for TensorRT
 CALIBRATION_SIZE = (192, 256)  # (height, width): ranges depend on content, not on size
 KEEP_FLOAT = re.compile(
     r"/(conv0|conv0_relu|cat_input|conv_out|estimate)$"  # image-facing layers
@@ -62,11 +74,9 @@ KEEP_FLOAT = re.compile(
     r"|/cra\d/(du1|du_relu|du2|direct|logits|sigmoid)$"  # CRA on pooled vectors
     r"|^clamp$"
 )
-# The quality gate for --precision auto (measured by sapnet-quantize, stored in the model).
-MAX_GT_LOSS_DB = 0.1  # mean loss against ground truth, on every evaluation set too
-MAX_WORST_LOSS_DB = 0.3  # the worst frame's loss against ground truth, on every evaluation set
-MIN_PSNR_VS_FP32_DB = 35.0
-SET_FRAMES = 6  # frames per evaluation set that sapnet-quantize measures
+
+
+SET_FRAMES = 6  # frames per evaluation set that sapnet-quantize measures (``artifacts.sets_hold``)
 
 
 class _Batches(CalibrationDataReader):
@@ -147,87 +157,22 @@ def quantize_model(
     model = onnx.load(str(onnx_path))
     keep = [node.name for node in model.graph.node if KEEP_FLOAT.search(node.name)]
     LOG.info("calibrating on %d images; %d of %d nodes kept in float", len(batches), len(keep), len(model.graph.node))
-    temporary = output.with_name(output.name + ".tmp")
-    quantize_static(
-        str(onnx_path),
-        str(temporary),
-        _Batches(batches),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=keep,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
-    )
-    temporary.replace(output)
+    with atomic_path(output) as temporary:
+        quantize_static(
+            str(onnx_path),
+            str(temporary),
+            _Batches(batches),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep,
+            calibrate_method=CalibrationMethod.MinMax,
+            # TensorRT's Q/DQ importer takes int8 DequantizeLinear inputs only (onnx-tensorrt#850): its biases stay
+            # float and TensorRT fuses them itself; ONNX Runtime's QLinearConv on the CPU wants them int32.
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
+        )
     return output
-
-
-def photo_quality_holds(metadata: dict[str, str]) -> bool:
-    """Whether recorded figures on the evaluation photos and the sample keep the fp32 output's quality.
-
-    The check a measured variant of any precision gets (``sapnet-bench``); an int8 file must also pass
-    ``sets_hold``.
-    """
-    try:
-        loss = float(metadata["quality_gt_loss_db"])
-        fidelity = min(float(metadata["quality_psnr_vs_fp32_db"]), float(metadata["quality_sample_psnr_vs_fp32_db"]))
-    except (KeyError, ValueError):
-        return False
-    return loss <= MAX_GT_LOSS_DB and fidelity >= MIN_PSNR_VS_FP32_DB
-
-
-def sets_hold(metadata: dict[str, str]) -> bool:
-    """Whether the recorded per-set figures (``quality_sets``) keep fp32's quality on every evaluation set.
-
-    The sets hold rain generators, styles and scenes the calibration never saw; each must lose at most
-    MAX_GT_LOSS_DB on average and MAX_WORST_LOSS_DB on its worst frame, RGB and Y. A model without
-    per-set figures (made before they were measured) does not pass.
-    """
-    try:
-        per_set = json.loads(metadata["quality_sets"])
-        means = [float(s[key]) for s in per_set for key in ("loss_mean_rgb_db", "loss_mean_y_db")]
-        worst = [float(s[key]) for s in per_set for key in ("loss_worst_rgb_db", "loss_worst_y_db")]
-    except (KeyError, ValueError, TypeError):
-        return False
-    return bool(per_set) and max(means) <= MAX_GT_LOSS_DB and max(worst) <= MAX_WORST_LOSS_DB
-
-
-def quality_holds(metadata: dict[str, str]) -> bool:
-    """Whether a quantized model's recorded quality passes the gate for ``--precision auto``."""
-    return photo_quality_holds(metadata) and sets_hold(metadata)
-
-
-def _is_symmetric(metadata: dict[str, str]) -> bool:
-    return "symmetric int8 activations" in metadata.get("quantization", "")
-
-
-def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
-    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
-
-    Args:
-        weights_path: the weights (None: the shipped ones).
-        symmetric: the TensorRT flavour (int8 activations, zero point 0).
-
-    Returns:
-        The model's path and the metadata read to match it (the quality gate's figures included), or None.
-    """
-    path = weights_path or resources.default_weights()
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    sha256 = file_sha256(path)
-    shipped = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if symmetric else DEFAULT_INT8)
-    for candidate in (shipped, _cached_int8(sha256, symmetric)):
-        if candidate.is_file():
-            metadata = read_metadata(candidate)
-            if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
-                return candidate, metadata
-    return None
-
-
-def _cached_int8(sha256: str, symmetric: bool) -> Path:
-    return cache_dir() / f"sapnet-int8{'-symmetric' if symmetric else ''}-{sha256[:16]}.onnx"
 
 
 def symmetric_int8_model(weights_path: Path | None = None) -> Path:
@@ -235,7 +180,7 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     found = int8_model_path(weights_path, symmetric=True)
     if found is not None:
         return found[0]
-    target = _cached_int8(file_sha256(weights_path or resources.default_weights()), symmetric=True)
+    target = cached_int8_path(weights_sha256(weights_path), symmetric=True)
     LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
     make_int8(target, weights_path, symmetric=True)
     return target
@@ -255,15 +200,16 @@ def make_int8(
     """
     weights = read_weights(weights_path)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as scratch:
-        fused = Path(scratch) / "fused.onnx"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:  # ``output`` appears only once its quality is stored in it
+        fused, quantized = Path(scratch) / "fused.onnx", Path(scratch) / "int8.onnx"
         onnx.save(build_graph(weights), str(fused))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        quantize_model(fused, output, calib_dir, symmetric, images)
+        quantize_model(fused, quantized, calib_dir, symmetric, images)
         LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
-        quality = compare_models(fused, output)
+        quality = compare_models(fused, quantized)
         LOG.info("measuring quality on the evaluation sets (%d frames each)", SET_FRAMES)
-        per_set = set_fidelity(fused, output, sets.evaluation_sets(with_real=False), SET_FRAMES)
+        per_set = set_fidelity(fused, quantized, sets.evaluation_sets(with_real=False), SET_FRAMES)
+        model = onnx.load(str(quantized))
     metadata = {
         "precision": "int8",
         "quantization": "QDQ, per-channel symmetric int8 weights, "
@@ -276,11 +222,11 @@ def make_int8(
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
         "quality_sets": json.dumps([result.as_dict() for result in per_set]),
     }
-    model = onnx.load(str(output))
     save_onnx(model, output, {**metadata_of(model), **metadata})
     return metadata
 
 
+@command("sapnet-quantize")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-quantize",
@@ -291,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--output", type=Path, default=resources.models_dir() / DEFAULT_INT8, help="default: %(default)s"
+        "--output",
+        type=Path,
+        default=None,
+        help=f"default: models/{DEFAULT_INT8}, with --symmetric models/{DEFAULT_INT8_SYMMETRIC}",
     )
     parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped ones)")
     parser.add_argument("--calib", type=Path, default=None, help="folder of rainy images (default: synthesized)")
@@ -299,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symmetric", action="store_true", help="int8 activations with zero point 0 (TensorRT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.output is None:
+        args.output = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if args.symmetric else DEFAULT_INT8)
     try:
         metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric)
     except (SapnetError, ValueError) as err:

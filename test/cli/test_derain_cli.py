@@ -7,7 +7,7 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.cli.derain import main
-from sapnet_ros.model.quantize import int8_model_path, quality_holds
+from sapnet_ros.model.artifacts import int8_model_path, quality_holds
 from sapnet_ros.synthesis.photos import still_scene
 from sapnet_ros.synthesis.rain import LIGHT, RainSynthesizer
 

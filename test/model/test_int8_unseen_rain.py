@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sapnet_ros import resources
+from sapnet_ros.model.artifacts import MAX_GT_LOSS_DB, MAX_WORST_LOSS_DB, int8_model_path, quality_holds
 from sapnet_ros.model.fidelity import SetFidelity, set_fidelity
-from sapnet_ros.model.quantize import MAX_GT_LOSS_DB, MAX_WORST_LOSS_DB, int8_model_path, quality_holds
 from sapnet_ros.synthesis import physical, sets
 
 
