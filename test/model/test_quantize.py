@@ -86,11 +86,12 @@ def tensorrt_qdq_problems(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def test_the_shipped_tensorrt_int8_model_is_what_tensorrt_parses_and_passes_its_gate() -> None:
+def test_the_shipped_tensorrt_int8_model_is_what_tensorrt_parses_and_passes_its_photo_gate() -> None:
+    """Its figures on the photos hold; its per-set figures are not measured (TensorRT int8 is asked for, not auto)."""
     found = int8_model_path(symmetric=True)
     assert found is not None
     path, metadata = found
-    assert path.name == "sapnet_int8_symmetric.onnx" and quality_holds(metadata)
+    assert path.name == "sapnet_int8_symmetric.onnx" and photo_quality_holds(metadata)
     model = onnx.load(str(path))
     assert tensorrt_qdq_problems(model) == []
     assert sum(node.op_type == "DequantizeLinear" for node in model.graph.node) > 100
