@@ -23,7 +23,7 @@ from torch import nn
 
 from sapnet_ros import resources
 from sapnet_ros.errors import WeightsError
-from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.network import Architecture, SAPNet
 
 DATA_PARALLEL_PREFIX = "module."
 FORMAT_VERSION = "1"
@@ -39,8 +39,16 @@ class Weights:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def architecture(self) -> Architecture:
+        """The network these weights belong to, as recorded in the metadata (official SAPNet if absent)."""
+        try:
+            return Architecture.from_metadata(self.metadata)
+        except ValueError as err:
+            raise WeightsError(f"{self.path}: bad architecture metadata ({err})") from err
+
+    @property
     def stages(self) -> int:
-        return int(self.metadata.get("stages", 6))
+        return self.architecture.stages
 
 
 def file_sha256(path: Path) -> str:
@@ -133,14 +141,28 @@ def read_weights(path: Path | str | None = None) -> Weights:
     path = Path(path) if path is not None else resources.default_weights()
     state_dict, metadata = read_state_dict(path)
     weights = Weights(path=path, sha256=file_sha256(path), state_dict=state_dict, metadata=metadata)
-    check_state_dict(path, state_dict, SAPNet(stages=weights.stages))
+    architecture = weights.architecture
+    check_state_dict(path, state_dict, SAPNet.build(architecture), f"SAPNet {describe(architecture)}")
     return weights
 
 
+def describe(architecture: Architecture) -> str:
+    """``6 stages x 32 channels`` (``, separable`` where so): how errors and logs name a variant."""
+    separable = ", separable" if architecture.separable else ""
+    return f"{architecture.stages} stages x {architecture.channels} channels{separable}"
+
+
 def load_model(path: Path | str | None = None, stages: int | None = None) -> tuple[SAPNet, Weights]:
-    """Build SAPNet in eval mode with checked weights (see ``read_weights``)."""
+    """Build the weights' network (architecture from their metadata) in eval mode (see ``read_weights``).
+
+    Args:
+        path: the weights file; ``None`` means the shipped ones.
+        stages: run this many recurrent stages instead of the recorded count
+            (the weights are shared by every stage).
+    """
     weights = read_weights(path)
-    model = SAPNet(stages=stages or weights.stages)
+    architecture = weights.architecture
+    model = SAPNet(stages or architecture.stages, architecture.channels, architecture.separable)
     model.load_state_dict(weights.state_dict, strict=True)
     return model.eval(), weights
 
@@ -151,7 +173,7 @@ def convert(source: Path, output: Path, origin: str, licence: str) -> Path:
     metadata = {
         "format": "sapnet_ros-weights",
         "format_version": FORMAT_VERSION,
-        "stages": str(weights.stages),
+        **weights.architecture.to_metadata(),
         "source": origin,
         "source_file": source.name,
         "source_sha256": weights.sha256,
