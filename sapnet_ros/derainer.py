@@ -23,10 +23,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sapnet_ros.backends import Backend, BackendOptions, create_backend
+from sapnet_ros.backends import Backend, create_backend
 from sapnet_ros.errors import ImageFormatError
 from sapnet_ros.frames import COLOR_ORDERS, ColorOrder, blend, check_image, from_network, resize_chw, to_network
+from sapnet_ros.gate.estimator import RainEstimator
 from sapnet_ros.gate.rain_gate import GateDecision, RainGate
+from sapnet_ros.settings import DerainSettings
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,21 @@ class FrameTiming:
     @property
     def total_ms(self) -> float:
         return self.preprocess_ms + self.inference_ms + self.postprocess_ms + self.gate_ms
+
+
+@dataclass(frozen=True)
+class DerainBatch:
+    """What one ``run_batch`` call returns.
+
+    Attributes:
+        images: one output per input, of its shape, dtype and colour order.
+        timing: where the call spent its time (shared by the batch).
+        gates: with a rain gate, what it did with each frame; None without one.
+    """
+
+    images: list[np.ndarray]
+    timing: FrameTiming
+    gates: list[GateDecision] | None = None
 
 
 class Derainer:
@@ -73,8 +90,6 @@ class Derainer:
         self.max_side = max_side
         self.fast_scale = fast_scale
         self.gate = gate
-        self.last_timing = FrameTiming(0.0, 0.0, 0.0)
-        self.last_gate: list[GateDecision] = []  # per frame of the last call, when gated
 
     def processing_size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) the network sees for an input of this size."""
@@ -89,11 +104,11 @@ class Derainer:
 
     def run(self, image: np.ndarray, order: ColorOrder = "rgb", stream: Hashable = "") -> np.ndarray:
         """Derain one image of ``stream``; returns an array of the same shape, dtype and colour order."""
-        return self.run_batch([image], order, [stream])[0]
+        return self.run_batch([image], order, [stream]).images[0]
 
     def run_batch(
         self, images: Sequence[np.ndarray], order: ColorOrder = "rgb", streams: Sequence[Hashable] | None = None
-    ) -> list[np.ndarray]:
+    ) -> DerainBatch:
         """Derain images of one size in a single backend call.
 
         Args:
@@ -114,21 +129,23 @@ class Derainer:
             return self._derain(images, order)
         for image in images:
             check_image(image)
-        self.last_gate = self.gate.decide(images, order, streams or [""] * len(images))
-        wanted = [index for index, decision in enumerate(self.last_gate) if decision.weight > 0]
-        self.last_timing = FrameTiming(0.0, 0.0, 0.0)  # stays so when every frame passes through
-        derained = dict(zip(wanted, self._derain([images[i] for i in wanted], order), strict=True)) if wanted else {}
+        started = time.perf_counter()
+        decisions = self.gate.decide(images, order, streams or [""] * len(images))
+        estimated = time.perf_counter()
+        wanted = [index for index, decision in enumerate(decisions) if decision.weight > 0]
+        derained = self._derain([images[i] for i in wanted], order) if wanted else None
         mixing = time.perf_counter()
+        by_index = dict(zip(wanted, derained.images, strict=True)) if derained is not None else {}
         outputs = [
-            blend(image, derained[index], decision.weight) if index in derained else image.copy()
-            for index, (image, decision) in enumerate(zip(images, self.last_gate, strict=True))
+            blend(image, by_index[index], decision.weight) if index in by_index else image.copy()
+            for index, (image, decision) in enumerate(zip(images, decisions, strict=True))
         ]
-        gate_ms = self.gate.last_estimate_ms + (time.perf_counter() - mixing) * 1e3
-        self.last_timing = replace(self.last_timing, gate_ms=gate_ms)
-        return outputs
+        gate_ms = (estimated - started + time.perf_counter() - mixing) * 1e3
+        timing = derained.timing if derained is not None else FrameTiming(0.0, 0.0, 0.0)  # all passed through
+        return DerainBatch(outputs, replace(timing, gate_ms=gate_ms), decisions)
 
-    def _derain(self, images: Sequence[np.ndarray], order: ColorOrder) -> list[np.ndarray]:
-        """Every image through the backend in one call; sets ``last_timing``."""
+    def _derain(self, images: Sequence[np.ndarray], order: ColorOrder) -> DerainBatch:
+        """Every image through the backend in one call."""
         started = time.perf_counter()
         height, width = images[0].shape[:2]
         net_height, net_width = self.processing_size(height, width)
@@ -142,10 +159,8 @@ class Derainer:
             for rgb, low, original, image in zip(derained, batch, full, images, strict=True)
         ]
         finished = time.perf_counter()
-        self.last_timing = FrameTiming(
-            (prepared - started) * 1e3, (inferred - prepared) * 1e3, (finished - inferred) * 1e3
-        )
-        return outputs
+        timing = FrameTiming((prepared - started) * 1e3, (inferred - prepared) * 1e3, (finished - inferred) * 1e3)
+        return DerainBatch(outputs, timing)
 
     @staticmethod
     def _resize(tensor: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -163,15 +178,14 @@ class Derainer:
 
 
 @contextmanager
-def open_derainer(
-    backend: str = "auto",
-    options: BackendOptions | None = None,
-    max_side: int = 0,
-    *,
-    fast_scale: float = 1.0,
-    gate: RainGate | None = None,
-) -> Iterator[Derainer]:
-    """Create and load backend ``backend`` (or ``auto``), yield a Derainer, close the backend after."""
-    loaded = create_backend(backend, options)
-    with loaded:
-        yield Derainer(loaded, max_side=max_side, fast_scale=fast_scale, gate=gate)
+def open_derainer(settings: DerainSettings | None = None) -> Iterator[Derainer]:
+    """Load the backend (and rain gate) that ``settings`` ask for, yield a Derainer, close the backend after.
+
+    Raises:
+        SapnetError: the backend, its model or the rain estimator cannot be loaded.
+        ValueError: the settings contradict each other (sizes, gate levels).
+    """
+    settings = settings or DerainSettings()
+    gate = RainGate(RainEstimator(settings.gate_model), settings.gate) if settings.gate is not None else None
+    with create_backend(settings.backend, settings.options) as backend:
+        yield Derainer(backend, settings.max_side, fast_scale=settings.fast_scale, gate=gate)

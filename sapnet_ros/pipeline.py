@@ -1,7 +1,7 @@
 """What the node does with one frame, without ROS: message -> Derainer -> message fields.
 
     sensor_msgs Image / CompressedImage (rclpy or rosbags)
-      -> conversions.image_to_array / compressed_to_array
+      -> io.messages.image_to_array / compressed_to_array
       -> Derainer.run_batch (same shape, dtype and colour order; frames of
          several cameras with equal size and colour order share one call)
       -> Image fields (a reused buffer) and, optionally, CompressedImage bytes
@@ -83,11 +83,11 @@ def derain_decoded(derainer: Derainer, frames: Sequence[Decoded], streams: Seque
         groups.setdefault((*frame.array.shape[:2], frame.order), []).append(index)
     results: dict[int, DerainedFrame] = {}
     for (_, _, order), members in groups.items():
-        arrays = derainer.run_batch([frames[i].array for i in members], order, [streams[i] for i in members])
-        decisions = derainer.last_gate if derainer.gate is not None else [None] * len(members)
-        for index, derained, decision in zip(members, arrays, decisions, strict=True):
+        batch = derainer.run_batch([frames[i].array for i in members], order, [streams[i] for i in members])
+        decisions: Sequence[GateDecision | None] = batch.gates or [None] * len(members)
+        for index, derained, decision in zip(members, batch.images, decisions, strict=True):
             encoding = frames[index].output_encoding
-            results[index] = DerainedFrame(derained, order, encoding, derainer.last_timing, decision)
+            results[index] = DerainedFrame(derained, order, encoding, batch.timing, decision)
     return [results[index] for index in range(len(frames))]
 
 

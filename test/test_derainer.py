@@ -79,7 +79,7 @@ def test_sixteen_bit_is_scaled_not_truncated(torch_backend: BackendBase) -> None
 def test_batch_equals_single_frames(torch_backend: BackendBase) -> None:
     derainer = Derainer(torch_backend)
     images = [tiny_rgb(seed=s) for s in range(3)]
-    for single, batched in zip([derainer.run(i) for i in images], derainer.run_batch(images), strict=True):
+    for single, batched in zip([derainer.run(i) for i in images], derainer.run_batch(images).images, strict=True):
         assert np.abs(single.astype(int) - batched).max() <= 1
 
 
@@ -87,8 +87,9 @@ def test_max_side_resizes_back(torch_backend: BackendBase) -> None:
     derainer = Derainer(torch_backend, max_side=16)
     image = tiny_rgb(24, 40)
     assert derainer.processing_size(24, 40) == (10, 16)
-    assert derainer.run(image).shape == image.shape
-    assert derainer.last_timing.inference_ms > 0
+    result = derainer.run_batch([image])
+    assert result.images[0].shape == image.shape
+    assert result.timing.inference_ms > 0
 
 
 def test_fast_mode_subtracts_the_upsampled_rain_layer(torch_backend: BackendBase) -> None:

@@ -1,7 +1,7 @@
 """ONNX Runtime backend: the fast CPU path (fp32, int8) and NVIDIA GPUs through its providers.
 
 On the CPU, fp32 runs the exported graph and int8 the quantized fused graph
-made by ``sapnet-quantize`` (``quantize.py``). With ``device`` cuda, providers
+made by ``sapnet-quantize`` (``model/quantize.py``). With ``device`` cuda, providers
 are tried in order TensorRT (fp16/int8, engines cached on disk), CUDA, CPU,
 and frames go through an IOBinding so the output is allocated on the device
 and copied back once.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.backends.engine_cache import Size, format_size
+from sapnet_ros.settings import DerainSettings
 
 DEFAULT_SIZES: tuple[Size, ...] = ((240, 320), (480, 640), (720, 1280))
 
@@ -52,9 +53,9 @@ class BenchConfig:
             return preferred
         return self.sizes[0] if otherwise is None else otherwise
 
-    def auto_options(self) -> BackendOptions:
-        """Options for the path derain_node runs by default (precision auto) on this device and threads."""
-        return BackendOptions(precision="auto", device=self.device, threads=self.threads)
+    def auto_settings(self) -> DerainSettings:
+        """The path derain_node runs by default (backend and precision auto) on this device and threads."""
+        return DerainSettings(options=BackendOptions(precision="auto", device=self.device, threads=self.threads))
 
 
 def cpuinfo_text() -> str:

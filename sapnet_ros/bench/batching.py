@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, elapsed_ms, table
 from sapnet_ros.bench.measure import sample_frame
 from sapnet_ros.derainer import open_derainer
+from sapnet_ros.settings import DerainSettings
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,7 @@ def camera_frames(cameras: int, width: int, height: int) -> list[np.ndarray]:
 
 
 def measure_batching(
-    backend: str = "auto",
-    options: BackendOptions | None = None,
+    settings: DerainSettings | None = None,
     cameras: int = 4,
     width: int = 320,
     height: int = 240,
@@ -62,7 +61,7 @@ def measure_batching(
     """Time ``cameras`` frames derained one call each against one batched call."""
     frames = camera_frames(cameras, width, height)
     sequential, batched = [], []
-    with open_derainer(backend, options) as derainer:
+    with open_derainer(settings) as derainer:
         derainer.run(frames[0], "bgr")  # warm-up: the first run at a new size allocates
         derainer.run_batch(frames, "bgr")
 
@@ -89,7 +88,7 @@ def measure_batching(
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: 4 cameras at 320x240 (or the first size asked for), fastest path."""
     height, width = config.size_or((240, 320))
-    return measure_batching("auto", config.auto_options(), 4, width, height, config.repeats).as_dict()
+    return measure_batching(config.auto_settings(), 4, width, height, config.repeats).as_dict()
 
 
 def render(result: dict[str, Any]) -> str:

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, table
 from sapnet_ros.bench.measure import given_or_opened
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.gate.estimator import RainEstimator
 from sapnet_ros.gate.rain_gate import RainGate
 from sapnet_ros.metrics import flicker
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.photos import still_scene
 from sapnet_ros.synthesis.rain import RainSynthesizer, styled
 
@@ -59,8 +59,7 @@ def rainy_sequence(clean: np.ndarray, style: str, frames: int, seed: int = 0) ->
 
 
 def measure_flicker(
-    backend: str = "auto",
-    options: BackendOptions | None = None,
+    settings: DerainSettings | None = None,
     scene: str = "coffee",
     style: str = "heavy",
     width: int = 320,
@@ -75,13 +74,14 @@ def measure_flicker(
     """
     clean = still_scene(scene, width, height)
     sequence = rainy_sequence(clean, style, frames)
-    with given_or_opened(derainer, backend, options) as deraining:
+    with given_or_opened(derainer, settings) as deraining:
         derained = [deraining.run(frame, "rgb") for frame in sequence]
         gated_derainer = Derainer(deraining.backend, gate=RainGate(RainEstimator()))  # a fresh gate per sequence
         gated, opened = [], 0
         for frame in sequence:
-            gated.append(gated_derainer.run(frame, "rgb", "bench"))
-            opened += gated_derainer.last_gate[0].weight > 0
+            result = gated_derainer.run_batch([frame], "rgb", ["bench"])
+            gated.append(result.images[0])
+            opened += result.gates is not None and result.gates[0].weight > 0
         info = deraining.backend.info
     return FlickerResult(
         scene=scene,
@@ -101,11 +101,11 @@ def measure_flicker(
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: a still scene at 320x240 (or the first size asked for), light and heavy rain."""
     height, width = config.size_or((240, 320))
-    options = config.auto_options()
-    with open_derainer("auto", options) as derainer:
+    settings = config.auto_settings()
+    with open_derainer(settings) as derainer:
         return {
             "sequences": [
-                measure_flicker("auto", options, style=style, width=width, height=height, derainer=derainer).as_dict()
+                measure_flicker(settings, style=style, width=width, height=height, derainer=derainer).as_dict()
                 for style in ("light", "heavy")
             ]
         }

@@ -13,11 +13,11 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import derain_timings, given_or_opened, sample_frame
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.gate.estimator import RainEstimator
+from sapnet_ros.settings import DerainSettings
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class GateCostResult:
 
 
 def measure_gate_cost(
-    backend: str = "auto",
-    options: BackendOptions | None = None,
+    settings: DerainSettings | None = None,
     width: int = 640,
     height: int = 480,
     repeats: int = 50,
@@ -60,7 +59,7 @@ def measure_gate_cost(
     estimating = RainEstimator() if estimator is None else estimator
     estimating.level(frame, "bgr")  # warm-up
     estimate_ms = median_ms(lambda: estimating.level(frame, "bgr"), repeats)
-    with given_or_opened(derainer, backend, options) as deraining:
+    with given_or_opened(derainer, settings) as deraining:
         _, timings = derain_timings(deraining, frame, derain_repeats)
         info = deraining.backend.info
     return GateCostResult(
@@ -75,14 +74,13 @@ def measure_gate_cost(
 
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the rain estimate against inference at each size asked for."""
-    options = config.auto_options()
+    settings = config.auto_settings()
     estimator = RainEstimator()
-    with open_derainer("auto", options) as derainer:
+    with open_derainer(settings) as derainer:
         return {
             "sizes": [
                 measure_gate_cost(
-                    "auto",
-                    options,
+                    settings,
                     width,
                     height,
                     derain_repeats=config.repeats,

@@ -24,6 +24,7 @@ from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
 from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.model.fidelity import Inputs, quality_inputs, sample_photo
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.rain import HEAVY, add_rain, clean_photo
 
 
@@ -49,6 +50,9 @@ class Variant:
     def options(self, threads: int = 0) -> BackendOptions:
         onnx = Path(self.onnx) if self.onnx else None
         return BackendOptions(onnx=onnx, precision=self.precision, device=self.device, threads=threads)
+
+    def settings(self, threads: int = 0) -> DerainSettings:
+        return DerainSettings(self.backend, self.options(threads), fast_scale=self.fast_scale)
 
 
 @dataclass(frozen=True)
@@ -96,20 +100,15 @@ def sample_frame(width: int, height: int) -> np.ndarray:
     return cv2.resize(sample_photo(), (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def given_or_opened(
-    derainer: Derainer | None, backend: str, options: BackendOptions | None
-) -> AbstractContextManager[Derainer]:
-    """``derainer`` as it is (its owner closes it), else a Derainer on ``backend`` that closes after the block."""
-    return nullcontext(derainer) if derainer is not None else open_derainer(backend, options)
+def given_or_opened(derainer: Derainer | None, settings: DerainSettings | None) -> AbstractContextManager[Derainer]:
+    """``derainer`` as it is (its owner closes it), else one opened from ``settings`` that closes after the block."""
+    return nullcontext(derainer) if derainer is not None else open_derainer(settings)
 
 
 def derain_timings(derainer: Derainer, frame: np.ndarray, repeats: int) -> tuple[np.ndarray, list[FrameTiming]]:
     """The Derainer's own timing of ``repeats`` runs on BGR ``frame``, after a warm-up run, and its output."""
     derained = derainer.run(frame, "bgr")  # warm-up: the first run at a new size allocates
-    timings = []
-    for _ in range(repeats):
-        derainer.run(frame, "bgr")
-        timings.append(derainer.last_timing)
+    timings = [derainer.run_batch([frame], "bgr").timing for _ in range(repeats)]
     return derained, timings
 
 
@@ -118,10 +117,9 @@ def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = 
 
     ``inputs``: ``quality_inputs(config.quality_size)`` if the caller has them already (they take a while).
     """
-    options = variant.options(config.threads)
     if inputs is None:
         inputs = quality_inputs(config.quality_size)
-    with open_derainer(variant.backend, options, fast_scale=variant.fast_scale) as derainer:
+    with open_derainer(variant.settings(config.threads)) as derainer:
         timings = tuple(time_frames(derainer, size, config.repeats, config.warmup) for size in sorted(config.sizes))
         outputs = tuple(derainer.run(rainy) for _, rainy, _ in inputs)
     return Measurement(timings, outputs)

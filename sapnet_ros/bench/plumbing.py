@@ -28,13 +28,13 @@ from rclpy.node import Node
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, median_ms, table
 from sapnet_ros.bench.measure import derain_timings, sample_frame
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.io.messages import image_to_array
 from sapnet_ros.pipeline import DerainedFrame, ImageFiller, compressed_payload
 from sapnet_ros.ros.replay import wait_for
+from sapnet_ros.settings import DerainSettings
 
 MATCH_TIMEOUT_S = 30.0
 
@@ -70,8 +70,7 @@ class PlumbingResult:
 
 
 def measure_plumbing(
-    backend: str = "auto",
-    options: BackendOptions | None = None,
+    settings: DerainSettings | None = None,
     width: int = 640,
     height: int = 480,
     repeats: int = 30,
@@ -83,10 +82,10 @@ def measure_plumbing(
     incoming.data = image.tobytes()
     serialized = serialize_message(incoming)
     filler, outgoing = ImageFiller(), Image(check_fields=True)  # as the node does
-    with open_derainer(backend, options) as derainer:
+    with open_derainer(settings) as derainer:
         derained, timings = derain_timings(derainer, image, derain_repeats)
         info = derainer.backend.info
-    frame = DerainedFrame(derained, "bgr", "bgr8", derainer.last_timing)
+    frame = DerainedFrame(derained, "bgr", "bgr8", timings[-1])
     filler.fill(outgoing, frame)
     context = Context()
     rclpy.init(args=[], context=context)
@@ -117,9 +116,9 @@ def measure_plumbing(
 def run(config: BenchConfig) -> dict[str, Any]:
     """``sapnet-bench`` section: the plumbing at 640x480 (or the first size asked for), fastest CPU/GPU path."""
     height, width = config.size_or((480, 640))
-    options = config.auto_options()
+    settings = config.auto_settings()
     repeats = max(config.repeats, 10)
-    return measure_plumbing("auto", options, width, height, repeats, derain_repeats=config.repeats).as_dict()
+    return measure_plumbing(settings, width, height, repeats, derain_repeats=config.repeats).as_dict()
 
 
 def render(result: dict[str, Any]) -> str:

@@ -1,101 +1,61 @@
-"""Command-line options shared by every tool that derains (derain, bench, evaluation)."""
+"""Command-line options shared by every tool that derains (derain, evaluate, eval-bag), from ``DERAIN_OPTIONS``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
+from collections.abc import Callable
 
-from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
-from sapnet_ros.gate.estimator import RainEstimator
-from sapnet_ros.gate.rain_gate import RainGate
+from sapnet_ros.settings import DERAIN_OPTIONS, DerainSettings, OptionSpec
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number in (0, 1]."""
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
-    return value
+def _ranged(spec: OptionSpec) -> Callable[[str], float]:
+    """An argparse type for a numeric option: its type (int or float), within its range."""
+    kind: Callable[[str], float] = int if isinstance(spec.default, int) else float
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+            raise argparse.ArgumentTypeError(f"{text!r} is outside [{spec.low}, {spec.high}]")
+        return value
+
+    parse.__name__ = type(spec.default).__name__  # argparse names the type in its error messages
+    return parse
 
 
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the inference options: backend, model files, precision, device, sizes, TensorRT and rain gate."""
-    group = parser.add_argument_group("inference")
-    group.add_argument(
-        "--backend",
-        default="auto",
-        choices=["auto", *BACKENDS],
-        help="inference backend; auto picks the fastest one available (default: %(default)s)",
-    )
-    group.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        help="SAPNet weights, .safetensors or official .pth (default: the shipped weights)",
-    )
-    group.add_argument(
-        "--onnx", type=Path, default=None, help="ONNX model for onnxruntime (default: exported from --weights)"
-    )
-    group.add_argument(
-        "--engine",
-        type=Path,
-        default=None,
-        help="TensorRT engine from sapnet-build-engine (default: built once per GPU into the cache)",
-    )
-    group.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISION_CHOICES,
-        help="auto = the backend's fastest precision whose measured quality holds, e.g. int8 on the CPU "
-        "(default: %(default)s)",
-    )
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
-    group.add_argument("--threads", type=int, default=0, help="CPU threads; 0 = library default")
-    group.add_argument(
-        "--max-side",
-        type=int,
-        default=0,
-        help="derain at most at this longer side and resize back; 0 = native (default)",
-    )
-    group.add_argument(
-        "--fast-scale",
-        type=fraction,
-        default=1.0,
-        help="fast mode below 1: find the rain at this scale and remove it at full resolution (default: 1)",
-    )
-    group.add_argument(
-        "--cuda-graph", action="store_true", help="TensorRT: replay one CUDA graph per frame (fixed camera size)"
-    )
-    group.add_argument(
-        "--outside-profile",
-        default="error",
-        choices=OUTSIDE_PROFILE,
-        help="TensorRT, frames outside the engine's size range: error or resize (default: %(default)s)",
-    )
-    group.add_argument(
-        "--rain-gate",
-        action="store_true",
-        help="derain only frames the rain estimator finds rainy; dry frames pass through untouched",
-    )
+def _metavar(spec: OptionSpec) -> str | None:
+    if spec.choices:
+        return None  # argparse lists them
+    if spec.is_file:
+        return "FILE"
+    return {int: "N", float: "X"}.get(type(spec.default), "VALUE")
 
 
-def backend_options(args: argparse.Namespace) -> BackendOptions:
-    return BackendOptions(
-        weights=args.weights,
-        onnx=args.onnx,
-        engine=args.engine,
-        precision=args.precision,
-        device=args.device,
-        threads=args.threads,
-        outside_profile=args.outside_profile,
-        cuda_graph=args.cuda_graph,
-    )
+def add_derain_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per derain option (backend, model files, precision, device, sizes, TensorRT, rain gate)."""
+    group = parser.add_argument_group("how to derain")
+    for spec in DERAIN_OPTIONS:
+        if isinstance(spec.default, bool):
+            group.add_argument(spec.cli_flag, dest=spec.name, action="store_true", help=spec.help)
+            continue
+        default = f" (default: {spec.default})" if spec.default != "" else ""
+        group.add_argument(
+            spec.cli_flag,
+            dest=spec.name,
+            default=spec.default,
+            type=str if isinstance(spec.default, str) else _ranged(spec),
+            choices=spec.choices or None,
+            metavar=_metavar(spec),
+            help=spec.help + default.replace("%", "%%"),
+        )
 
 
-def rain_gate(args: argparse.Namespace) -> RainGate | None:
-    """The rain gate ``--rain-gate`` asks for (shipped estimator, default settings), else None."""
-    return RainGate(RainEstimator()) if args.rain_gate else None
+def derain_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> DerainSettings:
+    """The settings the parsed flags ask for; contradicting ones (rain gate levels) end in ``parser.error``."""
+    try:
+        return DerainSettings.from_values({spec.name: getattr(args, spec.name) for spec in DERAIN_OPTIONS})
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def configure_logging(verbose: bool = False) -> None:

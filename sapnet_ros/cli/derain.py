@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sapnet_ros.cli.arguments import add_backend_arguments, backend_options, configure_logging, rain_gate
+from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
@@ -30,14 +30,14 @@ def derain_files(derainer: Derainer, targets: dict[Path, Path], progress: bool) 
     dry = 0
     for source, target in tqdm(targets.items(), disable=not progress, unit="img", file=sys.stderr):
         try:
-            image = read_image(source)
-            write_png(target, derainer.run(image, order="bgr", stream=source))
+            result = derainer.run_batch([read_image(source)], "bgr", [source])
+            write_png(target, result.images[0])
         except (SapnetError, OSError) as err:
             failures.append(f"skipped {source}: {err}")
             tqdm.write(f"sapnet-derain: {failures[-1]}", file=sys.stderr)
             continue
-        times.append(derainer.last_timing.total_ms)
-        dry += bool(derainer.last_gate) and derainer.last_gate[0].weight == 0
+        times.append(result.timing.total_ms)
+        dry += result.gates is not None and result.gates[0].weight == 0
     return times, failures, dry
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     parser.add_argument("--output", "-o", type=Path, required=True, help="folder for the derained PNGs")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    add_backend_arguments(parser)
+    add_derain_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
 
@@ -63,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets = output_paths(inputs, args.output)
         args.output.mkdir(parents=True, exist_ok=True)
-        options = backend_options(args)
-        with open_derainer(
-            args.backend, options, args.max_side, fast_scale=args.fast_scale, gate=rain_gate(args)
-        ) as derainer:
+        with open_derainer(derain_settings(parser, args)) as derainer:
             times, failures, dry = derain_files(derainer, targets, progress=len(inputs) > 1)
             info = derainer.backend.info
     except SapnetError as err:
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"sapnet-derain: {len(times)} frames, {mean_ms:.1f} ms/frame mean, "
         f"backend {info.name} ({info.device}, {info.precision}), {len(failures)} failed"
-        + (f", {dry} passed through dry by the rain gate" if args.rain_gate else "")
+        + (f", {dry} passed through dry by the rain gate" if args.rain_gate_enabled else "")
     )
     return 1 if failures else 0
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from sapnet_ros.cli.arguments import add_backend_arguments, backend_options, configure_logging
+from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.evaluation.detectors import DETECTORS, create_detector
 from sapnet_ros.evaluation.fleet import BagFailure, run_jobs
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray", metavar="ADDRESS", help="run bags as Ray tasks: auto, ray://HOST:PORT or local")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    add_backend_arguments(parser)
+    add_derain_arguments(parser)
     return parser
 
 
@@ -119,10 +120,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def _settings(args: argparse.Namespace, options: EvalOptions) -> dict[str, Any]:
     """The resolved options, JSON-ready, for metrics.json."""
-    settings = dataclasses.asdict(options)
-    settings["backend_options"] = {
-        k: str(v) if isinstance(v, Path) else v for k, v in settings["backend_options"].items()
-    }
+    settings = json.loads(json.dumps(dataclasses.asdict(options), default=str))  # paths as strings
     return {**settings, "bags": [str(b) for b in args.bags], "workers": args.workers, "ray": args.ray}
 
 
@@ -149,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         image_topic=args.image_topic,
         gt_topic=args.gt_topic,
         derained_topic=args.derained_topic,
-        backend=args.backend,
-        backend_options=backend_options(args),
-        max_side=args.max_side,
-        fast_scale=args.fast_scale,
-        rain_gate=args.rain_gate,
+        derain=derain_settings(parser, args),
         batch=args.batch,
         detector=args.detector,
         gt_tolerance_ns=round(args.gt_tolerance * 1e6),

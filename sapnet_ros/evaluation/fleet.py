@@ -52,7 +52,7 @@ def _evaluate(job: BagJob, options: EvalOptions, progress: Callable[[int], objec
 def _evaluate_in_worker(job: BagJob, options: EvalOptions, frames: Any) -> Outcome:
     """Worker-process entry: set up logging and threads, report finished frames on the ``frames`` queue."""
     logging.basicConfig(level=logging.INFO, format=f"%(levelname)s [{job.name}] %(name)s: %(message)s")
-    torch.set_num_threads(max(1, options.backend_options.threads))  # for the metrics; inference has its own
+    torch.set_num_threads(max(1, options.derain.options.threads))  # for the metrics; inference has its own
     return _evaluate(job, options, frames.put)
 
 
@@ -63,9 +63,11 @@ def run_here(jobs: Sequence[BagJob], options: EvalOptions, bar: tqdm) -> list[Ou
 
 def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, bar: tqdm) -> list[Outcome]:
     """Evaluate the bags in ``workers`` spawned processes, splitting the CPU threads between them."""
-    if not options.backend_options.threads:
+    if not options.derain.options.threads:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        options = replace(options, backend_options=replace(options.backend_options, threads=threads))
+        options = replace(
+            options, derain=replace(options.derain, options=replace(options.derain.options, threads=threads))
+        )
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         frames = manager.Queue()
@@ -108,9 +110,9 @@ def run_ray(jobs: Sequence[BagJob], options: EvalOptions, address: str, bar: tqd
     """
     import ray
 
-    threads = options.backend_options.threads or RAY_CPUS_PER_BAG
-    options = replace(options, backend_options=replace(options.backend_options, threads=threads))
-    gpus = 1 if options.backend_options.device.startswith("cuda") else 0
+    threads = options.derain.options.threads or RAY_CPUS_PER_BAG
+    options = replace(options, derain=replace(options.derain, options=replace(options.derain.options, threads=threads)))
+    gpus = 1 if options.derain.options.device.startswith("cuda") else 0
     ray.init(address=address, logging_level=logging.WARNING)
     try:
         task = ray.remote(num_cpus=threads, num_gpus=gpus)(_evaluate)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sapnet_ros.cli.arguments import add_backend_arguments, backend_options, configure_logging, rain_gate
+from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.io.atomic import write_atomic
@@ -41,9 +41,9 @@ def evaluate_pairs(derainer: Derainer, pairs: list[Pair], progress: bool = False
     results = []
     for pair in tqdm(pairs, unit="img", file=sys.stderr, disable=not progress):
         rainy, clean = read_pair(pair)  # as stored: BGR(A) or grey, uint8/uint16
-        derained = derainer.run(rainy, order="bgr", stream=pair.name)
-        derained_quality, rainy_quality = image_qualities([derained, rainy], clean, "bgr")
-        results.append(PairResult(pair.name, derained_quality, rainy_quality, derainer.last_timing.total_ms))
+        derained = derainer.run_batch([rainy], "bgr", [pair.name])
+        derained_quality, rainy_quality = image_qualities([derained.images[0], rainy], clean, "bgr")
+        results.append(PairResult(pair.name, derained_quality, rainy_quality, derained.timing.total_ms))
     return results
 
 
@@ -87,15 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="paired folder (input/+target/, rainy/+norain/, ...)")
     parser.add_argument("--csv", type=Path, help="per-image results (default: evaluation-<model sha256>.csv)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    add_backend_arguments(parser)
+    add_derain_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     try:
         pairs = load_pairs(args.data)
-        gate = rain_gate(args)
-        with open_derainer(
-            args.backend, backend_options(args), args.max_side, fast_scale=args.fast_scale, gate=gate
-        ) as derainer:
+        with open_derainer(derain_settings(parser, args)) as derainer:
             results = evaluate_pairs(derainer, pairs, progress=len(pairs) > 1)
             info = derainer.backend.info
     except SapnetError as err:

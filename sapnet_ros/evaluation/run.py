@@ -26,7 +26,6 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection
 from rosbags.serde import SerdeError
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import BagError, ImageFormatError
 from sapnet_ros.evaluation.detectors import Detection, Detector, agreement, create_detector
@@ -35,8 +34,6 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.frames import colour_view, to_bgr8
-from sapnet_ros.gate.estimator import RainEstimator
-from sapnet_ros.gate.rain_gate import RainGate
 from sapnet_ros.io.bags import (
     COMPRESSED_IMAGE,
     BagWriter,
@@ -53,6 +50,7 @@ from sapnet_ros.io.bags import (
 from sapnet_ros.io.messages import Decoded
 from sapnet_ros.metrics import image_qualities, luma, luma_change
 from sapnet_ros.pipeline import DerainedFrame, compressed_payload, decode, derain_decoded
+from sapnet_ros.settings import DerainSettings
 
 LOG = logging.getLogger(__name__)
 PAIRING_HORIZON_NS = 5_000_000_000  # give up on a frame's ground truth 5 s of stamps later
@@ -66,9 +64,8 @@ class EvalOptions:
         image_topic: the rainy camera topic (Image or CompressedImage).
         gt_topic: clean twins of those frames, paired by header stamp; None without.
         derained_topic: where derained frames go; None = ``derained_topic_for(image_topic)``.
-        backend, backend_options, max_side, fast_scale: as for ``open_derainer``.
-        rain_gate: derain only while the rain gate finds the topic rainy (one
-            gate for the image topic, advanced frame by frame in bag order).
+        derain: how to derain (backend, sizes, rain gate); with a gate, one
+            gate for the image topic, advanced frame by frame in bag order.
         batch: frames of one size per backend call (latency is then the per-frame share).
         detector: ``hog``, ``none`` or ``onnx:PATH``.
         gt_tolerance_ns: largest stamp difference of a frame and its ground truth.
@@ -79,11 +76,7 @@ class EvalOptions:
     image_topic: str
     gt_topic: str | None = None
     derained_topic: str | None = None
-    backend: str = "auto"
-    backend_options: BackendOptions = field(default_factory=BackendOptions)
-    max_side: int = 0
-    fast_scale: float = 1.0
-    rain_gate: bool = False
+    derain: DerainSettings = field(default_factory=DerainSettings)
     batch: int = 1
     detector: str = "hog"
     gt_tolerance_ns: int = 1_000_000
@@ -339,9 +332,8 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
             does not raise: the result's ``error`` says how far it got.
     """
     started = time.perf_counter()
-    detector = create_detector(options.detector, options.backend_options.threads)
+    detector = create_detector(options.detector, options.derain.options.threads)
     brisque = None if options.gt_topic else Brisque()
-    gate = RainGate(RainEstimator()) if options.rain_gate else None
     with open_bag(job.source) as reader:
         image_connections = connections_for(reader, options.image_topic)
         gt_connections = connections_for(reader, options.gt_topic) if options.gt_topic else []
@@ -350,9 +342,7 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
                 f"{job.source}: already has a topic {options.output_topic!r}; choose another --derained-topic"
             )
         with (
-            open_derainer(
-                options.backend, options.backend_options, options.max_side, fast_scale=options.fast_scale, gate=gate
-            ) as derainer,
+            open_derainer(options.derain) as derainer,
             BagWriter(job.output_bag) as writer,
         ):
             evaluator = _BagEvaluator(options, (derainer, detector, brisque), writer, progress, reader.start_time)

@@ -21,7 +21,6 @@ in frames the gate sees, not seconds: a node sees every frame while dry
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -137,7 +136,6 @@ class RainGate:
         self.estimator = estimator
         self.settings = settings or GateSettings()
         self.streams: dict[Hashable, StreamGate] = {}
-        self.last_estimate_ms = 0.0
 
     def decide(
         self, images: Sequence[np.ndarray], order: ColorOrder, streams: Sequence[Hashable]
@@ -152,9 +150,7 @@ class RainGate:
         """
         if len(streams) != len(images):
             raise ValueError(f"got {len(streams)} stream keys for {len(images)} images")
-        started = time.perf_counter()
         levels = self.estimator.levels(images, order)
-        self.last_estimate_ms = (time.perf_counter() - started) * 1e3
         return [self.stream(key).update(level) for key, level in zip(streams, levels, strict=True)]
 
     def stream(self, key: Hashable) -> StreamGate:

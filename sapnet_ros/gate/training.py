@@ -95,7 +95,7 @@ class RainNet(nn.Module):
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class EstimatorTrainConfig:
     """What one training run does; saved in the weights' metadata."""
 
     examples: int = 6000  # synthesized regions, half of them rainy
@@ -184,7 +184,7 @@ def example(scales: list[np.ndarray], rain: tuple[np.ndarray, float] | None, rng
     return _degraded(np.ascontiguousarray(region), rng)
 
 
-def make_dataset(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def make_dataset(config: EstimatorTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(examples, 4, 1, TILE, TILE) float32 tiles and (examples,) labels, from the training photos."""
     rng = np.random.default_rng(config.seed)
     photos = [pyramid(load_photo(name)) for name in TRAIN_PHOTOS]
@@ -203,7 +203,7 @@ def _batches(count: int, size: int, generator: torch.Generator) -> Iterator[torc
     yield from order.split(size)
 
 
-def train(config: TrainConfig, log: bool = True) -> RainNet:
+def train(config: EstimatorTrainConfig, log: bool = True) -> RainNet:
     """Train ``RainNet`` from scratch as ``config`` says (deterministic for a given seed)."""
     torch.manual_seed(config.seed)
     tiles, labels = make_dataset(config)
@@ -273,7 +273,7 @@ def export(model: RainNet) -> onnx.ModelProto:
     return proto
 
 
-def metadata_for(config: TrainConfig, seconds: float) -> dict[str, str]:
+def metadata_for(config: EstimatorTrainConfig, seconds: float) -> dict[str, str]:
     """What the estimator needs at run time and what reproduces it."""
     return {
         "format": FORMAT,
@@ -288,7 +288,7 @@ def metadata_for(config: TrainConfig, seconds: float) -> dict[str, str]:
     }
 
 
-def train_and_export(config: TrainConfig, output: Path) -> dict[str, object]:
+def train_and_export(config: EstimatorTrainConfig, output: Path) -> dict[str, object]:
     """Train, export, score the held-out frames with the exported model; the figures go into its metadata."""
     started = time.monotonic()
     proto = export(train(config))
@@ -300,7 +300,7 @@ def train_and_export(config: TrainConfig, output: Path) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = TrainConfig()
+    defaults = EstimatorTrainConfig()
     parser = argparse.ArgumentParser(
         prog="sapnet-train-rain-estimator",
         description="Train the rain gate's estimator on synthesized rain (a few minutes on a CPU).",
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
     args = parser.parse_args(argv)
-    config = TrainConfig(examples=args.examples, epochs=args.epochs, seed=args.seed)
+    config = EstimatorTrainConfig(examples=args.examples, epochs=args.epochs, seed=args.seed)
     torch.set_num_threads(1)  # tiny convolutions: one thread is as fast, never oversubscribed, and reproducible
     started = time.monotonic()
     report = train_and_export(config, args.output)

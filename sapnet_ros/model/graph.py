@@ -1,6 +1,6 @@
 """SAPNet's inference graph written directly in ONNX, with the fusions an exporter does not make.
 
-``export.py`` traces ``model.py`` and gives the reference graph. This module
+``export.py`` traces ``network.py`` and gives the reference graph. This module
 writes the same network node by node for inference only, so that it can be
 faster on every runtime and quantized with control:
 

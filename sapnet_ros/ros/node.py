@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
@@ -41,13 +41,12 @@ from rclpy.timer import Timer
 from std_msgs.msg import Header
 
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import ImageFormatError, SapnetError
-from sapnet_ros.gate.estimator import RainEstimator
-from sapnet_ros.gate.rain_gate import RainGate
+from sapnet_ros.errors import ImageFormatError
 from sapnet_ros.pipeline import decode, derain_decoded
 from sapnet_ros.ros.camera import Camera
+from sapnet_ros.ros.diagnostics import DiagnosticsReport, startup_summary
 from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check
-from sapnet_ros.ros.stats import FrameStats, StatsSnapshot, Throttle
+from sapnet_ros.ros.stats import FrameStats, Throttle
 from sapnet_ros.ros.worker import FrameWorker
 
 NODE_NAME = "derain"
@@ -97,7 +96,7 @@ class DerainNode(LifecycleNode):
         self._diagnostics: Publisher[Any] | None = None
         self._diagnostics_timer: Timer | None = None
         self._throttle = Throttle(WARN_PERIOD_S)
-        self._reported_problems: dict[str, int] = {}
+        self._diagnostics_report = DiagnosticsReport()
         self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too
         for name, spec in SPECS.items():
             default = DEFAULTS[name]
@@ -136,16 +135,12 @@ class DerainNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         config = self.config
         try:
-            gate = self._rain_gate(config)
-        except (ValueError, SapnetError) as err:  # contradicting thresholds, an unreadable estimator model
+            settings = config.derain_settings()
+        except ValueError as err:  # contradicting rain gate thresholds
             self.get_logger().error(f"configure failed: rain gate: {err}")
             return FAILURE
         try:
-            self.derainer = self._resources.enter_context(
-                open_derainer(
-                    config.backend, config.backend_options(), config.max_side, fast_scale=config.fast_scale, gate=gate
-                )
-            )
+            self.derainer = self._resources.enter_context(open_derainer(settings))
         except Exception as err:  # any backend may fail to load; the transition fails with the reason
             self.get_logger().error(f"configure failed: cannot load backend {config.backend!r}: {err}")
             self._resources.close()
@@ -158,14 +153,6 @@ class DerainNode(LifecycleNode):
         )
         self._worker.start()
         return super().on_configure(state)
-
-    @staticmethod
-    def _rain_gate(config: NodeConfig) -> RainGate | None:
-        """The rain gate the parameters ask for (ValueError on contradicting settings)."""
-        settings = config.gate_settings()
-        if settings is None:
-            return None
-        return RainGate(RainEstimator(config.rain_gate_model_path()), settings)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         for camera in self.cameras.values():
@@ -264,75 +251,16 @@ class DerainNode(LifecycleNode):
 
     # observability
     def _summary(self) -> str:
-        """The one-line startup log: backend, model, gate, and per camera its topics and QoS."""
         assert self.derainer is not None
-        info, config = self.derainer.backend.info, self.config
-        streams = []
-        for camera in self.cameras.values():
-            output = camera.image.topic_name
-            extras = [f"{output}/camera_info"] if "camera_info" in camera.outputs else []
-            extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
-            extras += [camera.outputs["rain_level"].topic_name] if "rain_level" in camera.outputs else []
-            streams.append(
-                f"{camera.source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
-                f"[{config.output_reliability}, depth {config.output_depth}]"
-                + (f" + {', '.join(extras)}" if extras else "")
-            )
-        gate = self.derainer.gate
-        gating = (
-            f"rain gate on (open {gate.settings.open_level}, close {gate.settings.close_level})"
-            if gate is not None
-            else "rain gate off"
-        )
-        batching = f", batches of up to {config.max_batch}" if len(self.cameras) > 1 else ""
-        return (
-            f"derain ready: backend {info.name} on {info.device} ({info.precision}), model sha256 "
-            f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}, {gating}{batching}; "
-            + "; ".join(streams)
-        )
+        return startup_summary(self.derainer, list(self.cameras.values()), self.config)
 
     def _publish_diagnostics(self) -> None:
-        """One status for the node (all cameras, backend), and one per camera when there are several."""
-        now = time.monotonic()
-        node_name = f"{self.get_fully_qualified_name()}: derain"
-        pairs: list[tuple[str, str]] = []
-        if self.derainer is not None:
-            info = self.derainer.backend.info
-            pairs = [("backend", info.name), ("device", info.device), ("precision", info.precision),
-                     ("model sha256", info.model_sha256)]  # fmt: skip
-        single = next(iter(self.cameras.values())) if len(self.cameras) == 1 else None
-        statuses = [self._status(node_name, self.stats.snapshot(now), pairs + self._rain_pairs(single))]
-        if single is None:
-            for name, camera in self.cameras.items():
-                camera_pairs = [("input topic", camera.source), *self._rain_pairs(camera)]
-                statuses.append(self._status(f"{node_name} {name}", camera.stats.snapshot(now), camera_pairs))
+        statuses = self._diagnostics_report.statuses(
+            f"{self.get_fully_qualified_name()}: derain", self._active, self.derainer, self.cameras, self.stats
+        )
         if self._diagnostics is not None:
             header = Header(stamp=self.get_clock().now().to_msg())
             self._diagnostics.publish(DiagnosticArray(header=header, status=statuses))
-
-    def _rain_pairs(self, camera: Camera | None) -> list[tuple[str, str]]:
-        if camera is None or self.derainer is None or self.derainer.gate is None:
-            return []
-        switches = self.derainer.gate.stream(camera.name).switches
-        return [*camera.rain_key_values(), ("rain gate switches", str(switches))]
-
-    def _status(self, name: str, snapshot: StatsSnapshot, pairs: list[tuple[str, str]]) -> DiagnosticStatus:
-        """A status whose level warns about frames dropped as invalid or failed since the last one."""
-        problems = snapshot.invalid + snapshot.failed
-        reported = self._reported_problems.get(name, 0)
-        status = DiagnosticStatus(name=name, level=DiagnosticStatus.OK)
-        if not self._active:
-            status.message = "inactive"
-        elif problems > reported:
-            status.level = DiagnosticStatus.WARN
-            status.message = f"{problems - reported} frames dropped as invalid or failed"
-        else:
-            status.message = f"{snapshot.output_hz:.1f} Hz out of {snapshot.input_hz:.1f} Hz in"
-        self._reported_problems[name] = problems
-        if self.derainer is not None:
-            status.hardware_id = self.derainer.backend.info.device
-        status.values = [KeyValue(key=key, value=value) for key, value in pairs + snapshot.as_key_values()]
-        return status
 
 
 def main(args: list[str] | None = None) -> int:

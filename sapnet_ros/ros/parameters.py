@@ -5,6 +5,8 @@ the node declares to ROS (description, choices, range) and whether a change
 takes effect at once (``live``) or at the next lifecycle configure. Fields of a
 group are named ``<group>_<name>`` and declared as ``<group>.<name>`` (e.g.
 ``rain_gate.enabled``), as ROS nests parameters.
+The options that say how to derain (backend, model files, sizes, rain gate)
+are declared once, in ``settings.DERAIN_OPTIONS``, and taken from there.
 ``config/derain.yaml`` documents the same parameters for users, and a test
 keeps the two equal.
 """
@@ -17,8 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
-from sapnet_ros.gate.rain_gate import GateSettings
+from sapnet_ros.settings import DERAIN_OPTIONS, DerainSettings
 
 ParameterValue = bool | int | float | str | list[str]
 RELIABILITIES = ("best_effort", "reliable")
@@ -38,6 +39,7 @@ class ParameterSpec:
         live: takes effect at once; otherwise read at configure and refused
             while the node is configured.
         read_only: set once at startup (``--ros-args -p``/params file).
+        is_file: a non-empty value names a file that must exist.
     """
 
     description: str
@@ -46,15 +48,20 @@ class ParameterSpec:
     high: float | None = None
     live: bool = False
     read_only: bool = False
+    is_file: bool = False
 
 
 def _param(default: ParameterValue | tuple[str, ...], description: str, **spec: Any) -> Any:
     return field(default=default, metadata={"spec": ParameterSpec(description, **spec)})
 
 
-def _optional_path(value: str) -> Path | None:
-    """A file parameter as a path (``~`` expanded); None for empty, which means the default file."""
-    return Path(value).expanduser() if value else None
+_DERAIN = {spec.name: spec for spec in DERAIN_OPTIONS}
+
+
+def _derain(name: str) -> Any:
+    """A field for derain option ``name``, declared once in ``settings.DERAIN_OPTIONS``."""
+    spec = _DERAIN[name]
+    return _param(spec.default, spec.help, choices=spec.choices, low=spec.low, high=spec.high, is_file=spec.is_file)
 
 
 def parameter_name(field_name: str) -> str:
@@ -67,28 +74,25 @@ def parameter_name(field_name: str) -> str:
 class NodeConfig:
     """Every parameter of ``derain_node`` with its default (see config/derain.yaml)."""
 
-    # inference, read at configure
-    backend: str = _param(
-        "auto", "inference backend; auto takes the fastest one available", choices=("auto", *BACKENDS)
-    )
-    weights: str = _param("", "SAPNet weights (.safetensors or official .pth); empty: the shipped weights")
-    onnx: str = _param("", "ONNX model for onnxruntime/tensorrt; empty: exported from the weights")
-    engine: str = _param("", "serialized TensorRT engine; empty: built and cached for this GPU")
-    precision: str = _param(
-        "auto", "inference precision; auto: the fastest whose measured quality holds", choices=PRECISION_CHOICES
-    )
-    device: str = _param("auto", "auto (a GPU when one is visible), cpu, cuda or cuda:N")
-    threads: int = _param(0, "CPU inference threads; 0: the library default", low=0, high=256)
-    outside_profile: str = _param(
-        "error", "TensorRT, frames outside the engine's size range: error or resize", choices=OUTSIDE_PROFILE
-    )
-    cuda_graph: bool = _param(False, "TensorRT: replay one CUDA graph per frame (fixed camera size)")
-    max_side: int = _param(
-        0, "0: derain at native size; N: derain at most at longer side N, resize back", low=0, high=16384
-    )
-    fast_scale: float = _param(
-        1.0, "below 1: find the rain at this scale, remove it at full resolution (fast mode)", low=0.05, high=1.0
-    )
+    # how to derain (settings.DERAIN_OPTIONS), read at configure
+    backend: str = _derain("backend")
+    weights: str = _derain("weights")
+    onnx: str = _derain("onnx")
+    engine: str = _derain("engine")
+    precision: str = _derain("precision")
+    device: str = _derain("device")
+    threads: int = _derain("threads")
+    outside_profile: str = _derain("outside_profile")
+    cuda_graph: bool = _derain("cuda_graph")
+    max_side: int = _derain("max_side")
+    fast_scale: float = _derain("fast_scale")
+    rain_gate_enabled: bool = _derain("rain_gate_enabled")
+    rain_gate_model: str = _derain("rain_gate_model")
+    rain_gate_open_level: float = _derain("rain_gate_open_level")
+    rain_gate_close_level: float = _derain("rain_gate_close_level")
+    rain_gate_smoothing: float = _derain("rain_gate_smoothing")
+    rain_gate_dwell_frames: int = _derain("rain_gate_dwell_frames")
+    rain_gate_fade_frames: int = _derain("rain_gate_fade_frames")
     # topics and QoS, read at configure
     input_transport: str = _param(
         "raw", "raw: subscribe image; compressed: subscribe image/compressed", choices=("raw", "compressed")
@@ -106,20 +110,6 @@ class NodeConfig:
         (), "camera namespaces served by this node, e.g. [front, rear]; empty: one camera on image, camera_info"
     )
     max_batch: int = _param(4, "at most this many cameras' frames of equal size in one inference call", low=1, high=64)
-    # rain gate, read at configure
-    rain_gate_enabled: bool = _param(False, "derain only while it rains: dry frames pass through untouched")
-    rain_gate_model: str = _param("", "rain estimator ONNX model; empty: the shipped one")
-    rain_gate_open_level: float = _param(0.6, "smoothed rain level at which the gate opens", low=0.0, high=1.0)
-    rain_gate_close_level: float = _param(
-        0.3, "smoothed rain level at which the gate closes (below open_level)", low=0.0, high=1.0
-    )
-    rain_gate_smoothing: float = _param(
-        0.3, "weight of the newest frame's rain level in the moving average", low=0.01, high=1.0
-    )
-    rain_gate_dwell_frames: int = _param(
-        10, "frames the gate holds a state before it may switch back", low=0, high=10000
-    )
-    rain_gate_fade_frames: int = _param(5, "frames of cross-fade between pass-through and derained", low=0, high=1000)
     # take effect at once
     max_rate_hz: float = _param(
         0.0, "at most this many frames per second; 0: as fast as inference allows", low=0.0, high=1000.0, live=True
@@ -148,37 +138,13 @@ class NodeConfig:
         changes = {FIELDS[name]: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
         return replace(self, **changes)  # type: ignore[arg-type]
 
-    def gate_settings(self) -> GateSettings | None:
-        """The rain gate's settings, or None while it is off; ValueError if they contradict each other."""
-        if not self.rain_gate_enabled:
-            return None
-        return GateSettings(
-            open_level=self.rain_gate_open_level,
-            close_level=self.rain_gate_close_level,
-            smoothing=self.rain_gate_smoothing,
-            dwell_frames=self.rain_gate_dwell_frames,
-            fade_frames=self.rain_gate_fade_frames,
-        )
-
-    def rain_gate_model_path(self) -> Path | None:
-        """The rain estimator model to load; None for the shipped one."""
-        return _optional_path(self.rain_gate_model)
+    def derain_settings(self) -> DerainSettings:
+        """How to derain, from the derain options; ValueError if the rain gate's levels contradict each other."""
+        return DerainSettings.from_values({spec.name: getattr(self, spec.name) for spec in DERAIN_OPTIONS})
 
     def camera_names(self) -> list[str]:
         """The cameras to serve: the configured namespaces, or "" for the single-camera layout."""
         return list(self.cameras) or [""]
-
-    def backend_options(self) -> BackendOptions:
-        return BackendOptions(
-            weights=_optional_path(self.weights),
-            onnx=_optional_path(self.onnx),
-            engine=_optional_path(self.engine),
-            precision=self.precision,
-            device=self.device,
-            threads=self.threads,
-            outside_profile=self.outside_profile,
-            cuda_graph=self.cuda_graph,
-        )
 
 
 FIELDS: dict[str, str] = {parameter_name(f.name): f.name for f in fields(NodeConfig)}  # ROS name -> field
@@ -202,7 +168,7 @@ def check(name: str, value: object) -> str | None:
     bounded = spec.low is not None and spec.high is not None
     if bounded and isinstance(value, int | float) and not spec.low <= value <= spec.high:  # type: ignore[operator]
         return f"{name} {value!r} is outside [{spec.low}, {spec.high}]"
-    if name in ("weights", "onnx", "rain_gate.model") and value and not Path(str(value)).expanduser().is_file():
+    if spec.is_file and value and not Path(str(value)).expanduser().is_file():
         return f"{name} {value!r}: file not found"
     if name == "device" and not DEVICE.fullmatch(str(value)):
         return f"device {value!r} is not auto, cpu, cuda or cuda:N"

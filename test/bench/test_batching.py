@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench.batching import camera_frames, measure_batching
+from sapnet_ros.settings import DerainSettings
 
 
 def test_times_sequential_and_batched_calls_of_the_same_frames() -> None:
-    result = measure_batching("onnxruntime", BackendOptions(), cameras=3, width=32, height=24, repeats=2)
+    result = measure_batching(DerainSettings("onnxruntime"), cameras=3, width=32, height=24, repeats=2)
     values = result.as_dict()
     assert (values["cameras"], values["width"], values["height"], values["backend"]) == (3, 32, 24, "onnxruntime")
     assert 0 < result.batched_ms < 60_000 and 0 < result.sequential_ms < 60_000

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench.flicker import measure_flicker, rainy_sequence
 from sapnet_ros.metrics import flicker
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.photos import still_scene
 
 
@@ -18,7 +18,7 @@ def test_moving_rain_on_a_still_scene_flickers_and_the_clean_scene_does_not() ->
 
 
 def test_measures_input_derained_and_gated_flicker() -> None:
-    result = measure_flicker("onnxruntime", BackendOptions(), scene="rocket", width=96, height=72, frames=3)
+    result = measure_flicker(DerainSettings("onnxruntime"), scene="rocket", width=96, height=72, frames=3)
     values = result.as_dict()
     assert (values["scene"], values["style"], values["frames"], values["backend"]) == (
         "rocket",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig
 from sapnet_ros.bench.plumbing import measure_plumbing, render, run, sample_frame
+from sapnet_ros.settings import DerainSettings
 
 
 def test_measures_each_step_against_inference() -> None:
-    result = measure_plumbing("onnxruntime", BackendOptions(), width=32, height=24, repeats=3)
+    result = measure_plumbing(DerainSettings("onnxruntime"), width=32, height=24, repeats=3)
     values = result.as_dict()
     assert (values["width"], values["height"], values["backend"]) == (32, 24, "onnxruntime")
     for step in ("take_ms", "decode_ms", "fill_ms", "publish_ms", "tensor_ms", "jpeg_ms", "inference_ms"):

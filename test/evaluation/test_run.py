@@ -8,9 +8,11 @@ from sapnet_ros.errors import BagError
 from sapnet_ros.evaluation.records import summarize
 from sapnet_ros.evaluation.report import Table, build
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, derained_topic_for, evaluate_bag
+from sapnet_ros.gate.rain_gate import GateSettings
 from sapnet_ros.io.bags import BagWriter, header, image_message
 from sapnet_ros.io.messages import image_to_array
 from sapnet_ros.metrics import flicker
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.photos import still_scene
 from sapnet_ros.synthesis.rain import LIGHT, RainSynthesizer
 
@@ -33,7 +35,7 @@ def _derained(bag: Path) -> list[np.ndarray]:
 
 
 def test_batched_frames_match_frame_by_frame(drive: Drive, tmp_path: Path) -> None:
-    options = EvalOptions(IMAGE, backend="onnxruntime", detector="none", thumbnails=1)
+    options = EvalOptions(IMAGE, derain=DerainSettings("onnxruntime"), detector="none", thumbnails=1)
     single = evaluate_bag(BagJob("one", drive.path, tmp_path / "one"), options)
     progress: list[int] = []
     batched = evaluate_bag(BagJob("three", drive.path, tmp_path / "three"), replace(options, batch=3), progress.append)
@@ -68,7 +70,9 @@ def test_frames_without_ground_truth_are_kept_without_psnr(tmp_path: Path) -> No
 def test_rain_gate_leaves_dry_drives_untouched_and_derains_rainy_ones(tmp_path: Path) -> None:
     clean = still_scene("coffee", 320, 240)
     drives = {"dry": [clean, clean], "wet": [RainSynthesizer(LIGHT, seed=1).apply(clean, i) for i in range(2)]}
-    options = EvalOptions(IMAGE, backend="onnxruntime", max_side=64, rain_gate=True, detector="none", thumbnails=0)
+    options = EvalOptions(
+        IMAGE, derain=DerainSettings("onnxruntime", max_side=64, gate=GateSettings()), detector="none", thumbnails=0
+    )
     for name, frames in drives.items():
         with BagWriter(tmp_path / name) as writer:
             for i, frame in enumerate(frames):
@@ -79,7 +83,7 @@ def test_rain_gate_leaves_dry_drives_untouched_and_derains_rainy_ones(tmp_path: 
 
 
 def test_each_frame_records_its_change_from_the_previous_one(drive: Drive, tmp_path: Path) -> None:
-    options = EvalOptions(IMAGE, backend="onnxruntime", detector="none", thumbnails=0)
+    options = EvalOptions(IMAGE, derain=DerainSettings("onnxruntime"), detector="none", thumbnails=0)
     result = evaluate_bag(BagJob("flicker", drive.path, tmp_path / "out"), options)
     derained = _derained(tmp_path / "out")
     assert result.records[0].change == {}

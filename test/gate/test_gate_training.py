@@ -12,7 +12,7 @@ from sapnet_ros.gate.estimator import RainEstimator, grey_tiles
 from sapnet_ros.gate.training import (
     REGION,
     TRAIN_PHOTOS,
-    TrainConfig,
+    EstimatorTrainConfig,
     example,
     export,
     make_dataset,
@@ -37,7 +37,7 @@ def test_examples_are_regions_with_or_without_rain() -> None:
 
 
 def test_a_seeded_run_is_reproducible_and_its_export_computes_what_torch_does(tmp_path: Path) -> None:
-    config = TrainConfig(examples=32, rain_layers=4, epochs=1, batch=16)
+    config = EstimatorTrainConfig(examples=32, rain_layers=4, epochs=1, batch=16)
     tiles, labels = make_dataset(config)
     assert tiles.shape == (32, 4, 1, 64, 64) and labels.tolist() == [0.0, 1.0] * 16
     model = train(config, log=False)

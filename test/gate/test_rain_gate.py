@@ -116,17 +116,17 @@ def test_gated_output_is_the_input_when_dry_and_the_derained_output_when_raining
     gated = Derainer(ort_backend, max_side=160, gate=RainGate(estimator))
     names = list(held_out)
     dry = gated.run_batch(list(held_out.values()), "rgb", [f"{name} dry" for name in names])
-    assert gated.last_timing.inference_ms == 0.0  # nothing was derained: no backend call at all
-    for name, clean, output in zip(names, held_out.values(), dry, strict=True):
+    assert dry.timing.inference_ms == 0.0  # nothing was derained: no backend call at all
+    for name, clean, output in zip(names, held_out.values(), dry.images, strict=True):
         np.testing.assert_array_equal(output, clean, err_msg=name)
     rainy = {
         f"{name} {style}": RainSynthesizer(EVAL_STYLES[style], seed=7).apply(held_out[name])
         for name, style in [("coffee", "lightest"), ("rocket", "heavy slanted"), ("chelsea", "light")]
     }
     outputs = gated.run_batch(list(rainy.values()), "rgb", list(rainy))
-    assert all(decision.weight == 1.0 for decision in gated.last_gate), gated.last_gate
+    assert outputs.gates is not None and all(decision.weight == 1.0 for decision in outputs.gates), outputs.gates
     ungated = Derainer(ort_backend, max_side=160).run_batch(list(rainy.values()), "rgb")
-    for key, gated_output, ungated_output in zip(rainy, outputs, ungated, strict=True):
+    for key, gated_output, ungated_output in zip(rainy, outputs.images, ungated.images, strict=True):
         clean = held_out[key.split()[0]]
         loss = image_quality(ungated_output, clean).psnr_rgb - image_quality(gated_output, clean).psnr_rgb
         assert loss <= 0.1, key
@@ -139,8 +139,9 @@ def test_cross_fading_frames_mix_input_and_derained(ort_backend: BackendBase, es
     clean = cv2.resize(load_photo("coffee"), SIZE, interpolation=cv2.INTER_AREA)
     rainy = RainSynthesizer(LIGHT, seed=1).apply(clean)
     gated.run(clean, "rgb", "cam")  # the first frame: dry
-    halfway = gated.run(rainy, "rgb", "cam")
-    assert gated.last_gate[0].weight == 0.5 and gated.last_timing.gate_ms > 0
+    result = gated.run_batch([rainy], "rgb", ["cam"])
+    halfway = result.images[0]
+    assert result.gates is not None and result.gates[0].weight == 0.5 and result.timing.gate_ms > 0
     derained = plain.run(rainy, "rgb")
     expected = np.rint((rainy.astype(np.float32) + derained) / 2)
     assert np.abs(halfway.astype(np.float32) - expected).max() <= 1

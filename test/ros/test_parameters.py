@@ -55,7 +55,9 @@ def test_good_values_pass(name: str, value: object) -> None:
 
 def test_config_builds_backend_options() -> None:
     config = NodeConfig.from_values({"backend": "torch", "threads": 2, "onnx": __file__})
-    assert config.backend_options() == BackendOptions(onnx=Path(__file__), precision="auto", device="auto", threads=2)
+    assert config.derain_settings().options == BackendOptions(
+        onnx=Path(__file__), precision="auto", device="auto", threads=2
+    )
     with pytest.raises(ValueError, match="threads -1 is outside"):
         NodeConfig.from_values({"threads": -1})
 
@@ -82,13 +84,13 @@ def test_av_profile_turns_the_rain_gate_on_and_sets_only_known_parameters() -> N
 
 def test_grouped_parameters_are_declared_with_dots_and_build_the_gate_settings() -> None:
     assert "rain_gate.enabled" in SPECS and DEFAULTS["rain_gate.enabled"] is False
-    assert NodeConfig().gate_settings() is None
+    assert NodeConfig().derain_settings().gate is None
     config = NodeConfig.from_values({"rain_gate.enabled": True, "rain_gate.fade_frames": 3})
-    settings = config.gate_settings()
+    settings = config.derain_settings().gate
     assert settings is not None and (settings.fade_frames, settings.open_level) == (3, 0.6)
     contradicting = config.updated({"rain_gate.open_level": 0.2})
     with pytest.raises(ValueError, match="close_level < open_level"):
-        contradicting.gate_settings()
+        contradicting.derain_settings()
 
 
 def test_cameras_are_relative_namespaces_listed_once() -> None:
