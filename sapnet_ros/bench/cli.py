@@ -29,6 +29,7 @@ SECTIONS = {
     "batching": "sapnet_ros.bench.batching",
     "gate": "sapnet_ros.bench.gate",
     "flicker": "sapnet_ros.bench.flicker",
+    "ladder": "sapnet_ros.bench.ladder",
 }
 
 

@@ -131,14 +131,15 @@ def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str])
 
 
 def onnx_for_weights(weights_path: Path | None = None) -> Path:
-    """An ONNX file exported from ``weights_path``: the shipped one if it matches, else a cached export."""
+    """An ONNX file exported from ``weights_path``: a shipped one if it matches, else a cached export."""
     path = weights_path or resources.default_weights()
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     sha256 = file_sha256(path)
-    shipped = resources.default_onnx()
-    if shipped.is_file() and read_metadata(shipped).get("weights_sha256") == sha256:
-        return shipped
+    for name in resources.MODEL_NAMES:  # every rung of the speed ladder ships its ONNX model
+        shipped = resources.model_files(name).onnx
+        if shipped.is_file() and read_metadata(shipped).get("weights_sha256") == sha256:
+            return shipped
     cached = cache_dir() / f"sapnet-{sha256[:16]}.onnx"
     if not cached.is_file():
         LOG.warning("no ONNX model for weights %s yet: exporting to %s (once)", path, cached)

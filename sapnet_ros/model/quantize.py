@@ -182,8 +182,15 @@ def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     sha256 = file_sha256(path)
-    shipped = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if symmetric else DEFAULT_INT8)
-    for candidate in (shipped, _cached_int8(sha256, symmetric)):
+    shipped = (
+        [resources.models_dir() / DEFAULT_INT8_SYMMETRIC]
+        if symmetric
+        else [
+            resources.model_files(name).int8
+            for name in resources.MODEL_NAMES  # every rung of the speed ladder
+        ]
+    )
+    for candidate in (*shipped, _cached_int8(sha256, symmetric)):
         if candidate.is_file():
             metadata = read_metadata(candidate)
             if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:

@@ -9,7 +9,7 @@ student's steps cost only the student. Training images are the project's
 synthesized rain (``synthesis/rain.py``, randomized styles) over clean
 scikit-image photos, which also give ground truth, plus any folders of rainy
 frames without ground truth (``--unlabelled``), which only the teacher labels.
-The evaluation photos and the held-out rain style (``HELD_OUT_STYLE``) are
+The evaluation photos and the held-out rain style (``rain.HELD_OUT``) are
 never trained on.
 
 The student starts from the teacher's weights where its shape allows: the
@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -37,14 +38,20 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sapnet_ros.backends import BackendOptions
+from sapnet_ros.bench.ladder import write_pairs
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.derainer import open_derainer
 from sapnet_ros.errors import SapnetError, TrainingError
+from sapnet_ros.evaluation.paired import evaluate_pairs
 from sapnet_ros.frames import to_network
 from sapnet_ros.io.images import collect_images, read_image, write_png
-from sapnet_ros.metrics import Quality
+from sapnet_ros.metrics import Quality, mean_quality
+from sapnet_ros.model.export import export_onnx
 from sapnet_ros.model.network import Architecture, SAPNet
 from sapnet_ros.model.quantize import make_int8
-from sapnet_ros.model.weights import describe, load_model
+from sapnet_ros.model.weights import FORMAT_VERSION, describe, load_model, read_weights, save_weights
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.photos import load_photo
 from sapnet_ros.synthesis.rain import EVALUATION_PHOTOS, RainStyle, add_rain
 from sapnet_ros.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -61,9 +68,8 @@ TRAIN_PHOTOS = (
     "immunohistochemistry", "stereo_motorcycle", "retina", "cell", "page", "text", "colorwheel",
 )  # fmt: skip
 VALIDATION_PHOTOS = ("rocket", "clock")
-# A rain the students never see: streaks leaning the other way, twice as thick, longer and hazier.
-HELD_OUT_STYLE = RainStyle(density=0.006, length=(25, 50), angle=-25.0, width=2, blur=1.2, brightness=0.8, haze=0.2)
 CACHE_NAME = "teacher_cache.pt"
+EVALUATION_SIZE = (120, 160)  # (height, width) of the small paired set a shipped rung's quality is recorded on
 INT8_NAME = "sapnet_int8.onnx"
 
 assert not set(TRAIN_PHOTOS + VALIDATION_PHOTOS) & set(EVALUATION_PHOTOS)
@@ -98,7 +104,7 @@ class DistillConfig:
 
 
 def training_style(rng: np.random.Generator) -> RainStyle:
-    """A random rain between the synthesizer's light and heavy presets, leaning right (never ``HELD_OUT_STYLE``)."""
+    """A random rain between the synthesizer's light and heavy presets, leaning right (never ``rain.HELD_OUT``)."""
     short = int(rng.integers(6, 20))
     return RainStyle(
         density=float(rng.uniform(0.003, 0.012)),
@@ -341,7 +347,7 @@ class Distiller:
         loss.backward()
         self.optimizer.step()
         self.step += 1
-        return float(loss)
+        return float(loss.detach())
 
     def validate(self) -> Quality:
         """Validation PSNR/SSIM; keeps the best weights in ``best.pt``."""
@@ -407,6 +413,78 @@ class Distiller:
         return written
 
 
+def command_line(config: DistillConfig) -> str:
+    """The ``sapnet-distill`` command that runs ``config`` (recorded with shipped weights)."""
+    defaults = asdict(DistillConfig())
+    words = ["sapnet-distill", "--run-dir", config.run_dir]
+    for key, value in asdict(config).items():
+        if key in ("run_dir", "threads", "checkpoint_minutes") or value == defaults[key]:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + key)
+        elif isinstance(value, list):
+            words += [word for item in value for word in (flag, item)]
+        else:
+            words += [flag, str(value)]
+    return " ".join(words)
+
+
+def evaluation_record(weights: Path, size: tuple[int, int] = EVALUATION_SIZE) -> dict[str, Any]:
+    """What ``sapnet-evaluate --backend torch --precision fp32`` measures for ``weights`` on the ladder's small set.
+
+    The set (``bench.ladder.write_pairs``) is the held-out evaluation photos
+    with light, heavy and held-out rain; a test reproduces these figures.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        pairs = load_pairs(write_pairs(Path(scratch), size))
+        settings = DerainSettings("torch", BackendOptions(weights=weights, precision="fp32", device="cpu"))
+        with open_derainer(settings) as derainer:
+            results = evaluate_pairs(derainer, pairs)
+    quality = mean_quality([result.derained for result in results])
+    return {
+        "set": f"sapnet_ros.bench.ladder.write_pairs at {size[1]}x{size[0]}: {len(pairs)} pairs",
+        "path": "sapnet-evaluate --backend torch --precision fp32 --device cpu",
+        **{key: round(value, 4) for key, value in quality.as_dict().items()},
+    }
+
+
+def ship(run_dir: Path, name: str, models_dir: Path) -> list[Path]:
+    """Put a finished run's best weights into ``models_dir`` as the rung ``name``: safetensors, ONNX and int8 ONNX.
+
+    The weights carry their architecture, the teacher's provenance and
+    licence, the command, data and seed that made them, their validation
+    figures and their ``evaluation_record``.
+    """
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    config = DistillConfig(**state["config"])
+    teacher = read_weights(None if config.teacher == "shipped" else Path(config.teacher))
+    best = state["best"]
+    metadata = {
+        "format": "sapnet_ros-weights",
+        "format_version": FORMAT_VERSION,
+        "model": name,
+        **config.architecture.to_metadata(),
+        "source": f"sapnet-distill from {teacher.path.name} (sha256 {teacher.sha256[:12]})",
+        "base_weights_sha256": teacher.sha256,
+        "licence": teacher.metadata.get("licence", "unknown"),
+        "training_command": command_line(config),
+        "training_data": f"{config.variants} random training rains (distill.training_style, seed {config.seed}) "
+        f"over scikit-image photos {', '.join(TRAIN_PHOTOS)} at <= {config.image_side} px, plus "
+        f"{', '.join(config.unlabelled) or 'no'} unlabelled frames; labels: the teacher's outputs",
+        "training_config": json.dumps(asdict(config), sort_keys=True),
+        "training_metrics": json.dumps({**best["metrics"], "step": best["step"], "validation": VALIDATION_PHOTOS}),
+    }
+    weights = models_dir / f"{name}.safetensors"
+    save_weights(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"], weights, metadata)
+    metadata["evaluation"] = json.dumps(evaluation_record(weights))
+    save_weights(read_weights(weights).state_dict, weights, metadata)
+    onnx = export_onnx(models_dir / f"{name}.onnx", weights)
+    int8 = models_dir / f"{name}_int8.onnx"
+    make_int8(int8, weights)
+    return [weights, onnx, int8]
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = DistillConfig()
     parser = argparse.ArgumentParser(
@@ -441,9 +519,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes)
     parser.add_argument("--threads", type=int, default=defaults.threads, help="default: %(default)s")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false", help="hand off safetensors only")
+    parser.add_argument("--ship", metavar="NAME", help="put RUN_DIR's best weights into --models-dir as rung NAME")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"), help="with --ship (default: %(default)s)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    if args.ship:
+        try:
+            shipped = ship(Path(args.run_dir), args.ship, args.models_dir)
+        except (SapnetError, ValueError) as err:
+            parser.exit(2, f"sapnet-distill: error: {err}\n")
+        print(f"sapnet-distill: shipped {', '.join(map(str, shipped))}")
+        return 0
     try:
         last = Path(args.run_dir) / "checkpoints" / "last.pt"
         state = load_checkpoint(last) if args.resume else None
