@@ -504,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", type=int, default=defaults.stages, help="student stages (default: %(default)s)")
     parser.add_argument("--channels", type=int, default=defaults.channels, help="student width (default: %(default)s)")
     parser.add_argument("--separable", action="store_true", help="depthwise-separable residual convolutions")
-    parser.add_argument("--steps", type=int, help=f"training steps (default: {defaults.steps}; with --resume: extend)")
+    parser.add_argument(
+        "--steps", type=int, help=f"training steps (default: {defaults.steps}; with --resume: the run's, or this)"
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: %(default)s")
     parser.add_argument("--patch-size", type=int, default=defaults.patch_size, help="default: %(default)s")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak Adam learning rate (default: %(default)s)")
@@ -534,16 +536,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         last = Path(args.run_dir) / "checkpoints" / "last.pt"
         state = load_checkpoint(last) if args.resume else None
-        if state is not None:
-            config = replace(
-                DistillConfig(**state["config"]),
-                steps=max(args.steps, state["config"]["steps"])
-                if args.steps != defaults.steps
-                else state["config"]["steps"],
-            )
+        if state is not None:  # the run's own settings; --steps may change its length
+            config = DistillConfig(**state["config"])
+            config = replace(config, steps=args.steps or config.steps)
         else:
             values = {key: value for key, value in vars(args).items() if key in DistillConfig.__dataclass_fields__}
-            config = DistillConfig(**values)
+            config = DistillConfig(**{**values, "steps": args.steps or defaults.steps})
+        config.architecture  # noqa: B018 - an impossible student ends here, before any data is made
         written = Distiller(config, state).fit()
     except TrainingError as err:
         LOG.error("%s", err)

@@ -100,3 +100,20 @@ def test_resume_continues_exactly(tiny_run: Distiller, tmp_path: Path) -> None:
         resumed.train_step()
     for key, value in straight.student.state_dict().items():
         assert torch.equal(value, resumed.student.state_dict()[key]), key
+
+
+def test_command_line_names_what_differs_from_the_defaults() -> None:
+    config = DistillConfig(run_dir="r", channels=16, steps=1400, lr=1e-3, unlabelled=["frames"], onnx=False)
+    expected = "sapnet-distill --run-dir r --channels 16 --steps 1400 --lr 0.001 --unlabelled frames --no-onnx"
+    assert distill.command_line(config) == expected
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ended:
+        distill.main(["--run-dir", str(tmp_path), "--ship", "sapnet-s", "--models-dir", str(tmp_path / "models")])
+    assert ended.value.code == 2 and "checkpoint not found" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()
+    with pytest.raises(SystemExit) as ended:
+        distill.main(["--run-dir", str(tmp_path), "--stages", "0"])
+    assert ended.value.code == 2 and "stages must be >= 1" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing half-written
