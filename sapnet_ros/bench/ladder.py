@@ -98,6 +98,11 @@ def _point(variant: Variant, measured: Measurement, full: Measurement, inputs: I
     }
 
 
+def chosen_paths(config: BenchConfig) -> list[tuple[str, str]]:
+    """``PATHS``, or those of them named in ``--variants`` (PyTorch fp32 takes minutes a frame at 1280x720)."""
+    return [path for path in PATHS if not config.variants or f"{path[0]}:{path[1]}" in config.variants]
+
+
 def run(config: BenchConfig) -> dict[str, Any]:
     inputs = ladder_inputs(config.quality_size)
     macs = {
@@ -105,7 +110,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         for name in resources.MODEL_NAMES
     }
     points = []
-    for backend, precision in PATHS:
+    for backend, precision in chosen_paths(config):
         full_variant = Variant(backend, precision)
         full = measure_fresh(full_variant, config, inputs)
         points.append(_point(full_variant, full, full, inputs, macs[resources.DEFAULT_MODEL]))
@@ -179,7 +184,8 @@ def plot(result: dict[str, Any], output: Path) -> Path:
 
     size = format_size(PLOT_SIZE)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for backend, precision in PATHS:
+    measured = {(point["backend"], point["precision"]) for point in result["points"]}
+    for backend, precision in (path for path in PATHS if path in measured):
         points = [
             p for p in result["points"] if (p["backend"], p["precision"]) == (backend, precision) and size in p["speed"]
         ]
