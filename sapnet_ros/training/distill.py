@@ -473,7 +473,10 @@ def ship(run_dir: Path, name: str, models_dir: Path) -> list[Path]:
         f"over scikit-image photos {', '.join(TRAIN_PHOTOS)} at <= {config.image_side} px, plus "
         f"{', '.join(config.unlabelled) or 'no'} unlabelled frames; labels: the teacher's outputs",
         "training_config": json.dumps(asdict(config), sort_keys=True),
-        "training_metrics": json.dumps({**best["metrics"], "step": best["step"], "validation": VALIDATION_PHOTOS}),
+        "training_metrics": json.dumps(
+            {**best["metrics"], "step": best["step"], "steps_done": state["step"], "validation": VALIDATION_PHOTOS}
+        ),
+        "training_history": json.dumps(state["history"]),
     }
     weights = models_dir / f"{name}.safetensors"
     save_weights(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"], weights, metadata)
