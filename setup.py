@@ -5,6 +5,19 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "sapnet_ros"
+RUNTIME = [
+    "setuptools",
+    "numpy>=1.24",
+    "onnx>=1.16",
+    "opencv-python-headless>=4.8,<5",
+    "pyyaml>=6",
+    "tqdm>=4.60",
+]
+CPU = ["onnxruntime>=1.18"]
+# CUDA 12 drivers (JetPack 6, desktop drivers 525-579): TensorRT 10 (11 dropped the weak-typing API and CUDA 12
+# wheels resolve to it unpinned), cuda-python 12 (13 needs driver >= 580). requirements/gpu.txt pins one working set.
+GPU = ["onnxruntime-gpu>=1.20", "tensorrt-cu12>=10.3,<11", "cuda-python>=12.6,<13"]
+TORCH = ["torch>=2.4", "safetensors>=0.4", "onnxscript>=0.2"]
 
 setup(
     name=PACKAGE,
@@ -22,23 +35,20 @@ setup(
         ),
     ],
     python_requires=">=3.10",
-    install_requires=[
-        "setuptools",
-        "numpy>=1.24",
-        "torch>=2.4",
-        "onnx>=1.16",
-        "onnxscript>=0.2",
-        "onnxruntime>=1.18",
-        "safetensors>=0.4",
-        "opencv-python-headless>=4.8,<5",
-        "pyyaml>=6",
-        "tqdm>=4.60",
-        "matplotlib>=3.7",
-        "scikit-image>=0.22",
-        "brisque>=0.2",
-    ],
+    # The runtime (derain_node, sapnet-derain) needs these and one inference runtime: the extra "cpu"
+    # (onnxruntime) or "gpu" (onnxruntime-gpu, TensorRT, cuda-python); the two onnxruntime wheels
+    # install the same module and must not be mixed, so neither is required here. docs/install.md.
+    install_requires=RUNTIME,
     extras_require={
-        # ROS 2 Kilted from PyPI wheels, for virtualenvs; a ROS install provides these itself.
+        "cpu": CPU,
+        "gpu": GPU,
+        # PyTorch: the torch backend, ONNX export, weights conversion.
+        "torch": TORCH,
+        # sapnet-train, sapnet-train-rain-estimator, sapnet-quantize (calibration photos): TensorBoard, scikit-image.
+        "train": [*TORCH, "tensorboard>=2.14", "scikit-image>=0.22"],
+        # sapnet-eval-bag, sapnet-evaluate, sapnet-bench: metrics in PyTorch, photos, plots, BRISQUE.
+        "eval": [*TORCH, "scikit-image>=0.22", "matplotlib>=3.7", "brisque>=0.2"],
+        # ROS 2 Kilted from PyPI wheels (x86_64 only), for virtualenvs; a ROS install provides these itself.
         "ros": [
             "ros-rclpy",
             "ros-sensor-msgs",
@@ -60,10 +70,8 @@ setup(
             "colcon-python-setup-py",
             "types-tqdm",
             "types-PyYAML",
-            "tensorboard>=2.14",
+            "packaging",
         ],
-        # TensorBoard logging for sapnet-train (CSV logs are always written).
-        "train": ["tensorboard>=2.14"],
     },
     zip_safe=True,
     maintainer="sapnet_ros developers",

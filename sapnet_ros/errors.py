@@ -19,7 +19,18 @@ class BackendError(SapnetError):
 
 
 class ImageFormatError(SapnetError):
-    """An image or message cannot be converted (encoding, size, truncated data)."""
+    """An image or message cannot be converted (encoding, size, truncated data).
+
+    Args:
+        message: one line naming what is wrong, with the numbers.
+        problem: the class of problem without the numbers ("encoding", "size",
+            "over max_pixels", ...): a node throttles its warnings per topic
+            and problem, so frames of ever new sizes cannot flood the log.
+    """
+
+    def __init__(self, message: str, problem: str = "invalid image") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class BagError(SapnetError):

@@ -25,6 +25,7 @@ import numpy as np
 from sapnet_ros.derainer import Derainer, FrameTiming
 from sapnet_ros.frames import ColorOrder
 from sapnet_ros.gate.rain_gate import GateDecision
+from sapnet_ros.io.headers import MAX_PIXELS
 from sapnet_ros.io.messages import (
     CompressedFields,
     Decoded,
@@ -56,14 +57,22 @@ class DerainedFrame:
     rain: GateDecision | None = None
 
 
-def decode(msg: ImageFields | CompressedFields, compressed: bool) -> Decoded:
+def decode(msg: ImageFields | CompressedFields, compressed: bool, max_pixels: int = MAX_PIXELS) -> Decoded:
     """The array of ``msg`` with its colour order and output encoding.
+
+    Args:
+        msg: a ``sensor_msgs/Image`` or, with ``compressed``, ``CompressedImage``.
+        compressed: which of the two ``msg`` is.
+        max_pixels: frames larger than this are refused; compressed ones
+            before decoding, from the size their header declares.
 
     Raises:
         ImageFormatError: the message cannot be decoded (encoding, size, step,
-            truncated or undecodable data).
+            truncated or undecodable data, over ``max_pixels``).
     """
-    return compressed_to_array(msg) if compressed else image_to_array(msg)  # type: ignore[arg-type]
+    if compressed:
+        return compressed_to_array(msg, max_pixels)  # type: ignore[arg-type]
+    return image_to_array(msg, max_pixels)  # type: ignore[arg-type]
 
 
 def derain_decoded(derainer: Derainer, frames: Sequence[Decoded], streams: Sequence[Hashable]) -> list[DerainedFrame]:

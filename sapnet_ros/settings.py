@@ -19,6 +19,7 @@ from pathlib import Path
 from sapnet_ros import resources
 from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
 from sapnet_ros.gate.rain_gate import GateSettings
+from sapnet_ros.io.headers import MAX_PIXELS
 
 OptionValue = bool | int | float | str
 
@@ -74,6 +75,13 @@ DERAIN_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("cuda_graph", False, "TensorRT: replay one CUDA graph per frame (fixed camera size)"),
     OptionSpec("max_side", 0, "0: derain at native size; N: derain at most at longer side N", low=0, high=16384),
     OptionSpec(
+        "max_pixels",
+        MAX_PIXELS,
+        "larger frames and files are refused before decoding (from their declared size: image bombs)",
+        low=1,
+        high=1 << 30,
+    ),
+    OptionSpec(
         "fast_scale", 1.0, "below 1: find the rain at this scale, remove it at full resolution", low=0.05, high=1.0
     ),
     OptionSpec(
@@ -127,6 +135,8 @@ class DerainSettings:
         backend: ``auto`` or a name from ``BACKENDS``.
         options: the backend's model files, precision, device and threads.
         max_side: 0 derains at native size; otherwise at most at this longer side.
+        max_pixels: frames and files with more pixels are refused before
+            decoding (checked from the header of encoded images).
         fast_scale: below 1, fast mode (see ``Derainer``).
         gate: the rain gate's settings; None derains every frame.
         gate_model: the rain estimator's ONNX model; None: the shipped one.
@@ -135,6 +145,7 @@ class DerainSettings:
     backend: str = "auto"
     options: BackendOptions = field(default_factory=BackendOptions)
     max_side: int = 0
+    max_pixels: int = MAX_PIXELS
     fast_scale: float = 1.0
     gate: GateSettings | None = None
     gate_model: Path | None = None
@@ -174,6 +185,7 @@ class DerainSettings:
             backend=str(get("backend")),
             options=options,
             max_side=int(get("max_side")),
+            max_pixels=int(get("max_pixels")),
             fast_scale=float(get("fast_scale")),
             gate=gate,
             gate_model=optional_path(str(get("rain_gate_model"))),

@@ -1,13 +1,34 @@
-"""What every backend shares: the context-manager protocol and load checks."""
+"""What every backend shares: the context-manager protocol, load checks, the model files they read."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.errors import BackendError
+from sapnet_ros.model.artifacts import exported_onnx
+
+
+def onnx_model(weights: Path | None) -> Path:
+    """The ONNX export of ``weights`` (None: the shipped ones): found without PyTorch, else exported with it.
+
+    Raises:
+        BackendError: no export exists and PyTorch, which makes one, is not installed.
+    """
+    found = exported_onnx(weights)
+    if found is not None:
+        return found
+    try:
+        from sapnet_ros.model.export import onnx_for_weights
+    except ImportError as err:
+        raise BackendError(
+            f"no ONNX model for {weights} yet, and exporting one needs PyTorch ({err}); "
+            "pip install 'sapnet_ros[torch]' or pass --onnx"
+        ) from err
+    return onnx_for_weights(weights)
 
 
 class BackendBase:

@@ -5,18 +5,29 @@ cuda-python rather than pycuda: its runtime API works on the device's
 so the ROS node's inference thread needs no context push/pop (pycuda's
 ``autoinit`` binds a private context to the importing thread); it is also
 what NVIDIA's TensorRT samples use, and it ships wheels for x86 and Jetson.
+
+Its major version must match the driver's CUDA: cuda-python 13 needs a driver
+>= 580, which JetPack 6 and most desktops do not have, hence the pin to 12.x
+(``CUDA_PYTHON_PIN``). Without a usable driver, cuda-python <= 12.5 raises
+``RuntimeError: Failed to dlopen libcuda.so.1`` where later releases return an
+error code; both become one line naming the cause (``gpu_unavailable_reason``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import logging
+from importlib import metadata
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from sapnet_ros.errors import BackendError
+
+LOG = logging.getLogger(__name__)
+CUDA_PYTHON_PIN = "cuda-python>=12.6,<13"  # CUDA 12 drivers (JetPack 6, driver 525-579); keep in step with setup.py
 
 
 @functools.cache  # called on every frame; a failed import raises, so it is not cached
@@ -28,8 +39,57 @@ def runtime() -> ModuleType:
         try:
             from cuda import cudart
         except ImportError as err:
-            raise BackendError(f"cuda-python is not installed ({err}); pip install cuda-python") from err
+            raise BackendError(f"cuda-python is not installed ({err}); pip install '{CUDA_PYTHON_PIN}'") from err
     return cudart
+
+
+def cuda_python_version() -> str:
+    """The installed cuda-python's version, or "unknown"."""
+    for distribution in ("cuda-python", "cuda-bindings"):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def error_name(cudart: ModuleType, error: Any) -> str:
+    """The CUDA error's name (``cudaErrorInsufficientDriver``), as cuda-python reports it."""
+    try:
+        _, name = cudart.cudaGetErrorName(error)
+    except (RuntimeError, TypeError, AttributeError):
+        return str(getattr(error, "name", error))
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def _driver_hint(error: str) -> str:
+    """What to do about ``cudaErrorInsufficientDriver``: pin cuda-python to 12.x, or install a driver."""
+    if error != "cudaErrorInsufficientDriver":
+        return ""
+    version = cuda_python_version()
+    major = version.partition(".")[0]
+    if major.isdigit() and int(major) >= 13:
+        return f" (cuda-python {version} needs driver >= 580; pip install '{CUDA_PYTHON_PIN}')"
+    return " (no NVIDIA driver loaded, or one too old for CUDA 12)"
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why cuda-python sees no usable CUDA device here (None: it sees one), naming the CUDA error.
+
+    Raises:
+        BackendError: cuda-python is not installed.
+    """
+    cudart = runtime()
+    try:
+        error, count = cudart.cudaGetDeviceCount()
+    except RuntimeError as err:  # cuda-python <= 12.5 without a driver: "Failed to dlopen libcuda.so.1"
+        return f"the CUDA driver did not load ({err}); is the NVIDIA driver installed?"
+    if error != cudart.cudaError_t.cudaSuccess:
+        name = error_name(cudart, error)
+        return f"no usable CUDA device: {name}{_driver_hint(name)}"
+    if int(count) < 1:
+        return "no CUDA device visible"
+    return None
 
 
 def device_index(device: str, user: str) -> int:
@@ -41,15 +101,19 @@ def device_index(device: str, user: str) -> int:
 
 
 def cuda_device_count() -> int:
-    """CUDA devices visible to cuda-python, or to PyTorch when cuda-python is absent."""
+    """CUDA devices visible to cuda-python, else to PyTorch, else 0; says at INFO level why none is usable."""
     try:
-        cudart = runtime()
+        reason = gpu_unavailable_reason()
     except BackendError:
-        import torch
-
-        return torch.cuda.device_count()
-    error, count = cudart.cudaGetDeviceCount()
-    return int(count) if error == cudart.cudaError_t.cudaSuccess else 0
+        try:
+            import torch
+        except ImportError:
+            return 0
+        return int(torch.cuda.device_count())
+    if reason is not None:
+        LOG.info("cuda-python: %s", reason)
+        return 0
+    return int(runtime().cudaGetDeviceCount()[1])
 
 
 def cuda_call(result: tuple[Any, ...]) -> Any:
@@ -57,8 +121,7 @@ def cuda_call(result: tuple[Any, ...]) -> Any:
     cudart = runtime()
     error, *values = result
     if error != cudart.cudaError_t.cudaSuccess:
-        _, name = cudart.cudaGetErrorName(error)
-        raise BackendError(f"CUDA error {name.decode() if isinstance(name, bytes) else name}")
+        raise BackendError(f"CUDA error {error_name(cudart, error)}")
     if not values:
         return None
     return values[0] if len(values) == 1 else tuple(values)

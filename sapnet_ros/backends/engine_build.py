@@ -11,8 +11,12 @@ types in the ONNX graph decide) wherever TensorRT deprecates the weak-typing
 builder flags (10.12 and later; 11 removed them). fp16 then builds from an
 fp16 copy of the graph (fp32 inputs and outputs kept), int8 from an explicitly
 quantized (Q/DQ) graph made by ``sapnet_ros.model.quantize`` over rainy images, the
-replacement NVIDIA gives for the deprecated INT8 calibrators. Older TensorRT 10
-releases build fp16 with the FP16 builder flag.
+replacement NVIDIA gives for the deprecated INT8 calibrators; what lies
+outside the Q/DQ pairs (the layers kept in float) then runs in fp32. Older
+TensorRT 10 releases build weakly typed: fp16 with the FP16 flag, int8 from
+the same Q/DQ graph with the INT8 and FP16 flags, so the float layers may run
+in fp16 (``sapnet-bench``/``gpu_check`` compare int8 with fp16 either way).
+fp32 always clears the TF32 flag (on by default): fp32 means fp32.
 
 Everything here except ``build_engine``/``ensure_engine`` runs without
 TensorRT or a GPU, so the cache and profile logic is tested anywhere.
@@ -29,8 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import onnx
-
+from sapnet_ros.backends.cuda import cuda_call, runtime
 from sapnet_ros.backends.engine_cache import (
     ENGINE_PRECISIONS,
     TIMING_CACHE_NAME,
@@ -46,26 +49,23 @@ from sapnet_ros.backends.engine_cache import (
 )
 from sapnet_ros.errors import BackendError, SapnetError
 from sapnet_ros.io.atomic import write_atomic
-from sapnet_ros.model.export import read_metadata
-from sapnet_ros.model.graph import to_float16
-from sapnet_ros.model.weights import file_sha256
+from sapnet_ros.model.artifacts import file_sha256, read_metadata
 
 LOG = logging.getLogger(__name__)
+TENSORRT_HINT = "desktop: pip install -r requirements/gpu.txt; Jetson: JetPack's python3-libnvinfer (docs/install.md)"
 
 
 def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module, or BackendError saying why it cannot be imported."""
+    """The ``tensorrt`` module, or BackendError saying why it cannot be imported and how to install it."""
     try:
         import tensorrt as trt
     except ImportError as err:
-        raise BackendError(f"TensorRT is not installed ({err}); install the tensorrt wheel or JetPack") from err
+        raise BackendError(f"TensorRT is not installed ({err}); {TENSORRT_HINT}") from err
     return trt
 
 
 def device_identity(device: int = 0) -> tuple[str, str]:
     """(GPU name, compute capability "major.minor") of CUDA device ``device``."""
-    from sapnet_ros.backends.cuda import cuda_call, runtime
-
     cudart = runtime()
     properties = cuda_call(cudart.cudaGetDeviceProperties(device))
     name = properties.name.decode() if isinstance(properties.name, bytes) else str(properties.name)
@@ -112,6 +112,8 @@ def _progress_monitor(trt: ModuleType) -> Any:
 
 def _network_onnx(onnx_path: Path, precision: str, strong: bool, calib: Path | None, scratch: Path) -> Path:
     """The ONNX file TensorRT parses for ``precision``: as given, an fp16 copy, or a Q/DQ-quantized copy."""
+    import onnx  # here: TensorRT parses files itself, and a Jetson may have no onnx package
+
     model = onnx.load(str(onnx_path))
     if precision == "int8" and not has_qdq(model):
         from sapnet_ros.model.quantize import quantize_model
@@ -119,9 +121,27 @@ def _network_onnx(onnx_path: Path, precision: str, strong: bool, calib: Path | N
         LOG.info("int8: quantizing %s explicitly (Q/DQ, symmetric, for TensorRT)", onnx_path)
         return quantize_model(onnx_path, scratch / "int8.onnx", calib_dir=calib, symmetric=True)
     if precision == "fp16" and strong:
+        from sapnet_ros.model.graph import to_float16  # here only: graph.py needs PyTorch, a Jetson may not
+
         onnx.save(to_float16(model), str(scratch / "fp16.onnx"))
         return scratch / "fp16.onnx"
     return onnx_path
+
+
+def set_precision_flags(trt: ModuleType, config: Any, precision: str, strong: bool) -> None:
+    """Builder flags for ``precision``: TF32 off for fp32; weakly typed, FP16 (and INT8 for Q/DQ int8).
+
+    Strongly typed networks take their types from the graph and refuse these
+    flags, except TF32, which TensorRT enables by default.
+    """
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32: TF32 convolutions drift by ~1e-3
+    if strong:
+        return
+    if precision in ("fp16", "int8"):
+        config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
 
 
 def _load_timing_cache(config: Any, path: Path) -> Any:
@@ -161,7 +181,8 @@ def build_engine(
     key = key or engine_key(onnx_path, precision, profile, device)
     output_dir.mkdir(parents=True, exist_ok=True)
     engine_path = output_dir / key.file_name()
-    strong = uses_strong_typing(trt.__version__) or precision == "int8"
+    strong = uses_strong_typing(trt.__version__)
+    cuda_call(runtime().cudaSetDevice(device))  # TensorRT builds on the current device
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strong else 0
@@ -179,10 +200,7 @@ def build_engine(
     config = builder.create_builder_config()
     if workspace_gib > 0:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if precision == "fp16" and not strong:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32: TF32 convolutions drift by ~1e-3
+    set_precision_flags(trt, config, precision, strong)
     optimization = builder.create_optimization_profile()
     optimization.set_shape(inputs[0].name, *profile.shapes())
     config.add_optimization_profile(optimization)

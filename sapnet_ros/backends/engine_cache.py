@@ -15,14 +15,15 @@ import json
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from sapnet_ros import __version__
 from sapnet_ros.errors import BackendError
 from sapnet_ros.io.atomic import write_atomic
 from sapnet_ros.resources import cache_dir
+
+if TYPE_CHECKING:  # only annotations: reading engine keys needs no onnx (a bare GPU check imports this)
+    import onnx
 
 ENGINE_PRECISIONS = ("fp32", "fp16", "int8")
 STRONG_TYPING_SINCE = (10, 12)  # weak-typing builder flags deprecated from here on

@@ -1,10 +1,18 @@
 """ONNX Runtime backend: the fast CPU path (fp32, int8) and NVIDIA GPUs through its providers.
 
 On the CPU, fp32 runs the exported graph and int8 the quantized fused graph
-made by ``sapnet-quantize`` (``model/quantize.py``). With ``device`` cuda, providers
-are tried in order TensorRT (fp16/int8, engines cached on disk), CUDA, CPU,
-and frames go through an IOBinding so the output is allocated on the device
-and copied back once.
+made by ``sapnet-quantize`` (``model/quantize.py``, uint8 activations). With ``device`` cuda,
+providers are tried in order TensorRT (fp16/int8, engines cached on disk),
+CUDA, CPU, and frames go through an IOBinding so the output is allocated on
+the device and copied back once. int8 on the GPU takes the symmetric model
+(``sapnet-quantize --symmetric``): TensorRT refuses asymmetric Q/DQ.
+
+fp32 means fp32: the CUDA provider runs with ``use_tf32`` 0, and fp32 skips
+the TensorRT provider, whose builder enables TF32 on Ampere and newer and
+offers no option to turn it off. ONNX Runtime lists providers it cannot load
+(TensorRT without its libraries) and silently falls back to the next one with
+the options dropped, so ``load`` checks which provider actually runs and
+either refuses or says so loudly (``running_provider``).
 """
 
 from __future__ import annotations
@@ -20,18 +28,19 @@ from google.protobuf.message import DecodeError
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
-from sapnet_ros.backends.base import BackendBase
+from sapnet_ros.backends.base import BackendBase, onnx_model
 from sapnet_ros.backends.cuda import device_index
 from sapnet_ros.backends.engine_cache import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
-from sapnet_ros.model.export import metadata_of, onnx_for_weights, read_metadata
-from sapnet_ros.model.graph import to_float16
-from sapnet_ros.model.quantize import int8_model_path, quality_holds
+from sapnet_ros.model.artifacts import file_sha256, int8_model_path, metadata_of, quality_holds
 from sapnet_ros.resources import cache_dir
 
 LOG = logging.getLogger(__name__)
 
-GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+GPU_PROVIDERS = (TENSORRT, CUDA)
 
 
 def _gpu_providers() -> list[str]:
@@ -42,20 +51,25 @@ def _shape_text(input_name: str, shape: tuple[int, ...]) -> str:
     return f"{input_name}:{'x'.join(str(dim) for dim in shape)}"
 
 
+def provider_name(provider: Any) -> str:
+    """The name of a provider entry: a name, or a (name, options) pair."""
+    return provider if isinstance(provider, str) else str(provider[0])
+
+
 def providers_for(available: list[str], precision: str, device_id: int, input_name: str) -> list[Any]:
     """Execution providers for a GPU session, best first: TensorRT, CUDA, then the CPU for what is left.
 
-    TensorRT gets the precision (fp16/int8), an engine and timing cache on disk
-    and the default shape profile; CUDA computes fp32 without TF32, so fp32
-    means fp32.
+    TensorRT (fp16 and int8 only) gets the precision, an engine and timing
+    cache on disk and the default shape profile; CUDA computes without TF32.
+    fp32 leaves TensorRT out: its TF32 cannot be turned off from here.
     """
     providers: list[Any] = []
-    if "TensorrtExecutionProvider" in available:
+    if TENSORRT in available and precision != "fp32":
         minimum, optimum, maximum = Profile().shapes()
         cache = engine_dir() / "onnxruntime"
         providers.append(
             (
-                "TensorrtExecutionProvider",
+                TENSORRT,
                 {
                     "device_id": device_id,
                     "trt_fp16_enable": precision == "fp16",
@@ -70,9 +84,35 @@ def providers_for(available: list[str], precision: str, device_id: int, input_na
                 },
             )
         )
-    if "CUDAExecutionProvider" in available:
-        providers.append(("CUDAExecutionProvider", {"device_id": device_id, "use_tf32": 0}))
-    return [*providers, "CPUExecutionProvider"]
+    if CUDA in available:
+        providers.append((CUDA, {"device_id": device_id, "use_tf32": 0}))
+    return [*providers, CPU]
+
+
+def running_provider(session: Any, requested: list[Any], precision: str) -> str:
+    """The provider that runs ``session``'s graph; BackendError where a fallback would not run ``precision``.
+
+    ONNX Runtime drops a provider whose libraries do not load (TensorRT
+    without libnvinfer, CUDA without cuDNN) and runs on the next one, with
+    a warning in its own log only. A fallback to the CPU, or away from
+    TensorRT for int8, is refused; one from TensorRT to CUDA for fp16 is
+    logged as an error and returned, so the caller can give CUDA an fp16 graph.
+    """
+    wanted = provider_name(requested[0])
+    active = list(session.get_providers())
+    running = active[0] if active else CPU
+    if running == wanted:
+        return running
+    message = (
+        f"ONNX Runtime could not start {wanted} (its libraries did not load; see ONNX Runtime's warnings) "
+        f"and fell back to {running}"
+    )
+    if running == CPU:
+        raise BackendError(f"{message}: the GPU would not be used; fix the CUDA/cuDNN install or use --device cpu")
+    if precision == "int8":
+        raise BackendError(f"{message}: int8 on the GPU needs TensorRT (install it, or use fp16)")
+    LOG.error("%s: running %s on %s instead", message.upper(), precision, running)
+    return running
 
 
 class OnnxRuntimeBackend(BackendBase):
@@ -104,14 +144,17 @@ class OnnxRuntimeBackend(BackendBase):
     @classmethod
     def unavailable_reason(cls, options: BackendOptions) -> str | None:
         precision = cls.requested_precision(options)
-        gpu = _gpu_providers()
-        if options.device.startswith("cuda") and not gpu:
-            return "CUDA requested but this onnxruntime build has no CUDA or TensorRT provider"
-        if precision == "fp16" and not options.device.startswith("cuda"):
+        gpu = options.device.startswith("cuda")
+        providers = _gpu_providers()
+        if gpu and not providers:
+            return "CUDA requested but this onnxruntime has no CUDA or TensorRT provider (pip install onnxruntime-gpu)"
+        if precision == "fp16" and not gpu:
             return "fp16 needs a GPU provider (--device cuda); on the CPU use int8 or fp32"
-        if precision == "int8" and options.device.startswith("cuda") and "TensorrtExecutionProvider" not in gpu:
+        if precision == "int8" and gpu and TENSORRT not in providers:
             return "int8 on the GPU needs the TensorRT provider"
-        if precision == "int8" and options.onnx is None and int8_model_path(options.weights) is None:
+        if precision == "int8" and options.onnx is None and int8_model_path(options.weights, symmetric=gpu) is None:
+            if gpu:
+                return "no symmetric int8 model for these weights; make one with sapnet-quantize --symmetric"
             return "no int8 model for these weights; make one with sapnet-quantize"
         return cls.precision_reason(precision)
 
@@ -120,23 +163,33 @@ class OnnxRuntimeBackend(BackendBase):
         if self.options.onnx is not None:
             return self.options.onnx
         if self.precision == "int8":
-            found = int8_model_path(self.options.weights)
+            found = int8_model_path(self.options.weights, symmetric=self._gpu)
             if found is None:
                 raise BackendError("no int8 model for these weights; make one with sapnet-quantize")
             return found[0]
-        exported = onnx_for_weights(self.options.weights)
-        if self.precision == "fp16" and "TensorrtExecutionProvider" not in _gpu_providers():
-            return self._float16_copy(exported)  # CUDA alone runs what the graph's types say
-        return exported
+        return onnx_model(self.options.weights)
 
     @staticmethod
     def _float16_copy(path: Path) -> Path:
-        cached = cache_dir() / f"{path.stem}-fp16-{read_metadata(path).get('weights_sha256', 'unknown')[:16]}.onnx"
+        """An fp16 copy of ``path`` (fp32 input and output kept), written once into the cache."""
+        cached = cache_dir() / f"{path.stem}-fp16-{file_sha256(path)[:16]}.onnx"
         if not cached.is_file():
+            from sapnet_ros.model.graph import to_float16  # graph building needs PyTorch; the copy only onnx
+
             LOG.info("writing an fp16 copy of %s to %s (once)", path, cached)
             cached.parent.mkdir(parents=True, exist_ok=True)
             onnx.save(to_float16(onnx.load(str(path))), str(cached))
         return cached
+
+    def _open(self, path: Path, providers: list[Any]) -> ort.InferenceSession:
+        settings = ort.SessionOptions()
+        settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.options.threads:
+            settings.intra_op_num_threads = self.options.threads
+        try:
+            return ort.InferenceSession(str(path), settings, providers=providers)
+        except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
+            raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
 
     def load(self) -> None:
         path = self._model_path()
@@ -146,19 +199,20 @@ class OnnxRuntimeBackend(BackendBase):
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({err})") from err
         if self.precision == "int8" and not has_qdq(header):
             raise BackendError(f"{path}: not a quantized (Q/DQ) model; make one with sapnet-quantize")
-        settings = ort.SessionOptions()
-        settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.options.threads:
-            settings.intra_op_num_threads = self.options.threads
-        providers: list[Any] = ["CPUExecutionProvider"]
+        providers: list[Any] = [CPU]
         if self._gpu:
             input_name = header.graph.input[0].name if header.graph.input else ""
             providers = providers_for(ort.get_available_providers(), self.precision, self._device_id, input_name)
             (engine_dir() / "onnxruntime").mkdir(parents=True, exist_ok=True)
-        try:
-            session = ort.InferenceSession(str(path), settings, providers=providers)
-        except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
+            if self.precision == "fp16" and provider_name(providers[0]) != TENSORRT:
+                path = self._float16_copy(path)  # CUDA runs what the graph's types say
+        session = self._open(path, providers)
+        running = session.get_providers()[0]
+        if self._gpu:
+            running = running_provider(session, providers, self.precision)
+            if self.precision == "fp16" and provider_name(providers[0]) == TENSORRT and running == CUDA:
+                path = self._float16_copy(path)
+                session = self._open(path, [p for p in providers if provider_name(p) != TENSORRT])
         metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
@@ -167,7 +221,7 @@ class OnnxRuntimeBackend(BackendBase):
             )
         self._input, self._output = inputs[0].name, outputs[0].name
         self._session = session
-        device = session.get_providers()[0]
+        device = f"{running} (cuda:{self._device_id})" if self._gpu else running
         self._info = BackendInfo(self.name, device, self.precision, metadata.get("weights_sha256", "unknown"))
         LOG.info(
             "onnxruntime %s: %s, input %s %s, output %s, providers %s",

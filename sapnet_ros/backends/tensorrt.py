@@ -22,14 +22,12 @@ from typing import Any
 import numpy as np
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
-from sapnet_ros.backends.base import BackendBase
-from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, cuda_device_count, device_index, runtime
+from sapnet_ros.backends.base import BackendBase, onnx_model
+from sapnet_ros.backends.cuda import PinnedBuffer, cuda_call, device_index, gpu_unavailable_reason, runtime
 from sapnet_ros.backends.engine_build import build_engine, engine_key, ensure_engine, import_tensorrt
 from sapnet_ros.backends.engine_cache import EngineKey, Profile, check_cached, engine_dir, fit_size, read_sidecar
 from sapnet_ros.errors import BackendError
-from sapnet_ros.model.export import onnx_for_weights
-from sapnet_ros.model.quantize import symmetric_int8_model
-from sapnet_ros.model.weights import file_sha256
+from sapnet_ros.model.artifacts import file_sha256, int8_model_path
 
 LOG = logging.getLogger(__name__)
 
@@ -68,8 +66,9 @@ class TensorRTBackend(BackendBase):
             runtime()
         except BackendError as err:
             return str(err)
-        if cuda_device_count() < 1:
-            return "no CUDA device visible"
+        reason = gpu_unavailable_reason()
+        if reason is not None:
+            return reason
         return super().unavailable_reason(options)
 
     def _source_onnx(self) -> Path:
@@ -77,8 +76,13 @@ class TensorRTBackend(BackendBase):
         if self.options.onnx is not None:
             return self.options.onnx
         if self.precision == "int8":
+            found = int8_model_path(self.options.weights, symmetric=True)
+            if found is not None:
+                return found[0]
+            from sapnet_ros.model.quantize import symmetric_int8_model  # quantizing needs PyTorch
+
             return symmetric_int8_model(self.options.weights)
-        return onnx_for_weights(self.options.weights)
+        return onnx_model(self.options.weights)
 
     def _engine_path(self) -> Path:
         """The engine to load: the one given (rebuilt if its key is stale) or one from the cache."""

@@ -3,6 +3,11 @@
 fp32 is the reference. bf16 (CPU or GPU) and fp16 (GPU) run the model in
 that type with channels-last memory, the layout oneDNN and cuDNN are fastest
 with; frames still enter and leave as float32.
+
+fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 on Ampere and newer
+by default (10 mantissa bits, ~1e-3 from fp32), so loading an fp32 backend
+turns TF32 off for convolutions and matmuls. The flags are process-wide;
+fp16/bf16 are not affected by them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from sapnet_ros.model.network import SAPNet
 from sapnet_ros.model.weights import load_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def disable_tf32() -> None:
+    """Make CUDA fp32 convolutions and matmuls compute in IEEE fp32, not TF32 (see the module docstring)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 class TorchBackend(BackendBase):
@@ -48,6 +59,8 @@ class TorchBackend(BackendBase):
     def load(self) -> None:
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
+        if self.precision == "fp32":
+            disable_tf32()
         model, weights = load_model(self.options.weights)
         model = model.to(self._device, self._dtype)
         self._model = model.to(memory_format=self._layout)  # type: ignore[call-overload]

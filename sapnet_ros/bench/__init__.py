@@ -37,6 +37,7 @@ class BenchConfig:
         quality_size: (height, width) of the paired photos for quality figures.
         variants: "backend:precision" names to measure; empty = every one
             available (PyTorch fp32, the reference, is always measured).
+        minutes: how long the soak section overloads the node.
     """
 
     sizes: tuple[Size, ...] = DEFAULT_SIZES
@@ -46,6 +47,7 @@ class BenchConfig:
     device: str = "auto"
     quality_size: Size = (480, 640)
     variants: tuple[str, ...] = ()
+    minutes: float = 1.0
 
     def size_or(self, preferred: Size, otherwise: Size | None = None) -> Size:
         """``preferred`` if it is among ``sizes``, else ``otherwise`` (default: the first size asked for)."""

@@ -13,8 +13,8 @@ from typing import Any
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
 from sapnet_ros.bench import BenchConfig, cpuinfo_text, format_size, table
 from sapnet_ros.bench.measure import Variant, measure
+from sapnet_ros.model.artifacts import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
 from sapnet_ros.model.fidelity import compare, quality_inputs
-from sapnet_ros.model.quantize import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
 
 LOG = logging.getLogger(__name__)
 

@@ -30,7 +30,9 @@ SECTIONS = {
     "gate": "sapnet_ros.bench.gate",
     "flicker": "sapnet_ros.bench.flicker",
     "ladder": "sapnet_ros.bench.ladder",
+    "soak": "sapnet_ros.bench.soak",
 }
+ON_REQUEST = ("soak", "ladder")  # minutes long: run only when named in --only
 
 
 def machine() -> dict[str, Any]:
@@ -61,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         "peak memory, speed-up over PyTorch eager fp32 measured in the same run, and quality.",
         epilog="examples:\n  sapnet-bench --json bench.json\n"
         "  sapnet-bench --only backends --sizes 640x480 --repeats 5\n"
+        "  sapnet-bench --only soak --minutes 5   # node memory and answers under 2x overload\n"
         f"sections: {', '.join(names)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     default = BenchConfig()
-    parser.add_argument("--only", default=",".join(names), help="comma-separated sections (default: all)")
+    default_sections = ",".join(name for name in names if name not in ON_REQUEST)
+    parser.add_argument("--only", default=default_sections, help="comma-separated sections (default: all but soak)")
     parser.add_argument(
         "--sizes", type=_sizes, default=DEFAULT_SIZES, help="WIDTHxHEIGHT list (default: 320x240,640x480,1280x720)"
     )
@@ -85,17 +89,26 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="backend:precision list to measure, e.g. onnxruntime:int8,torch:bf16 (default: all available)",
     )
+    parser.add_argument(
+        "--minutes", type=float, default=default.minutes, help="soak duration in minutes (default: %(default)s)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in names]
-    if unknown or args.repeats < 1 or args.warmup < 0:
-        problem = f"unknown sections {unknown}; choose from {names}" if unknown else "--repeats >= 1, --warmup >= 0"
+    if unknown or args.repeats < 1 or args.warmup < 0 or args.minutes <= 0:
+        problem = (
+            f"unknown sections {unknown}; choose from {names}"
+            if unknown
+            else "--repeats >= 1, --warmup >= 0, --minutes > 0"
+        )
         parser.exit(2, f"sapnet-bench: error: {problem}\n")
     variants = tuple(name.strip() for name in args.variants.split(",") if name.strip())
-    config = BenchConfig(args.sizes, args.repeats, args.warmup, args.threads, args.device, args.quality_size, variants)
+    config = BenchConfig(
+        args.sizes, args.repeats, args.warmup, args.threads, args.device, args.quality_size, variants, args.minutes
+    )
     report: dict[str, Any] = {
         "machine": machine(),
         "config": {

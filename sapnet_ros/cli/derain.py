@@ -18,8 +18,10 @@ from sapnet_ros.errors import SapnetError
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
 
 
-def derain_files(derainer: Derainer, targets: dict[Path, Path], progress: bool) -> tuple[list[float], list[str], int]:
-    """Derain each input into its target.
+def derain_files(
+    derainer: Derainer, targets: dict[Path, Path], progress: bool, max_pixels: int
+) -> tuple[list[float], list[str], int]:
+    """Derain each input into its target; files declaring more than ``max_pixels`` are skipped.
 
     Returns:
         Per-frame ms, one error line per failed file, and how many files the
@@ -30,7 +32,7 @@ def derain_files(derainer: Derainer, targets: dict[Path, Path], progress: bool) 
     dry = 0
     for source, target in tqdm(targets.items(), disable=not progress, unit="img", file=sys.stderr):
         try:
-            result = derainer.run_batch([read_image(source)], "bgr", [source])
+            result = derainer.run_batch([read_image(source, max_pixels)], "bgr", [source])
             write_png(target, result.images[0])
         except (SapnetError, OSError) as err:
             failures.append(f"skipped {source}: {err}")
@@ -63,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         targets = output_paths(inputs, args.output)
         args.output.mkdir(parents=True, exist_ok=True)
-        with open_derainer(derain_settings(parser, args)) as derainer:
-            times, failures, dry = derain_files(derainer, targets, progress=len(inputs) > 1)
+        settings = derain_settings(parser, args)
+        with open_derainer(settings) as derainer:
+            times, failures, dry = derain_files(derainer, targets, len(inputs) > 1, settings.max_pixels)
             info = derainer.backend.info
     except SapnetError as err:
         parser.exit(2, f"sapnet-derain: error: {err}\n")

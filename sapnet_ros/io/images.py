@@ -10,23 +10,34 @@ import numpy as np
 
 from sapnet_ros.errors import ImageFormatError, OutputExistsError
 from sapnet_ros.io.atomic import write_atomic
+from sapnet_ros.io.headers import MAX_PIXELS, check_declared_size
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read a PNG/JPEG as stored: (H, W) grey or (H, W, 3|4) BGR(A), uint8 or uint16.
 
+    The size the file declares is checked before decoding (see ``io.headers``).
+
     Raises:
-        ImageFormatError: missing, empty, truncated or undecodable file.
+        ImageFormatError: missing, empty, truncated or undecodable file, a
+            format whose size cannot be read first, or a declared size over
+            ``max_pixels``.
     """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
-        raise ImageFormatError(f"{path}: cannot read ({err.strerror})") from err
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        raise ImageFormatError(f"{path}: cannot read ({err.strerror})", problem="unreadable") from err
+    try:
+        check_declared_size(data, max_pixels)
+    except ImageFormatError as err:
+        raise ImageFormatError(
+            f"{path}: not a decodable image ({data.size} bytes): {err}", problem=err.problem
+        ) from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageFormatError(f"{path}: not a decodable image ({data.size} bytes)")
+        raise ImageFormatError(f"{path}: not a decodable image ({data.size} bytes)", problem="undecodable")
     return image
 
 

@@ -32,9 +32,7 @@ import numpy as np
 
 from sapnet_ros.errors import ImageFormatError
 from sapnet_ros.frames import ColorOrder
-
-MAX_SIDE = 16384  # larger is treated as a corrupt header, not a camera
-MAX_PIXELS = 64 * 1024 * 1024
+from sapnet_ros.io.headers import MAX_PIXELS, check_declared_size
 
 
 @dataclass(frozen=True)
@@ -116,37 +114,49 @@ def lookup(encoding: str) -> Encoding:
         return ENCODINGS[encoding]
     except KeyError:
         raise ImageFormatError(
-            f"unsupported encoding {encoding!r}; supported: {', '.join(sorted(ENCODINGS))}"
+            f"unsupported encoding {encoding!r}; supported: {', '.join(sorted(ENCODINGS))}", problem="encoding"
         ) from None
 
 
-def _check_size(height: int, width: int) -> None:
-    if height <= 0 or width <= 0 or height > MAX_SIDE or width > MAX_SIDE or height * width > MAX_PIXELS:
-        raise ImageFormatError(f"implausible image size {width}x{height}")
+def _check_size(height: int, width: int, max_pixels: int) -> None:
+    if height <= 0 or width <= 0:
+        raise ImageFormatError(f"empty image size {width}x{height}", problem="size")
+    if height * width > max_pixels:
+        raise ImageFormatError(
+            f"image size {width}x{height} is over max_pixels {max_pixels}", problem="over max_pixels"
+        )
 
 
-def image_to_array(msg: ImageFields) -> Decoded:
+def image_to_array(msg: ImageFields, max_pixels: int = MAX_PIXELS) -> Decoded:
     """View (or decode) a ``sensor_msgs/Image`` as an array for the Derainer.
+
+    Args:
+        msg: the message (rclpy or rosbags).
+        max_pixels: larger frames are refused (the derain option ``max_pixels``).
 
     Returns:
         Decoded with ``array`` (H, W) or (H, W, C), uint8 or uint16 in native
         byte order; a view of ``msg.data`` when no conversion is needed.
 
     Raises:
-        ImageFormatError: unsupported encoding, implausible size, ``step``
-            shorter than a row, or ``data`` shorter than ``step * height``.
+        ImageFormatError: unsupported encoding, empty size or over
+            ``max_pixels``, ``step`` shorter than a row, or ``data`` shorter
+            than ``step * height``.
     """
     enc = lookup(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    _check_size(height, width)
+    _check_size(height, width, max_pixels)
     pixel_bytes = enc.dtype.itemsize * enc.channels
     if step < width * pixel_bytes:
-        raise ImageFormatError(f"step {step} does not fit {width} px of {msg.encoding} ({width * pixel_bytes} bytes)")
+        raise ImageFormatError(
+            f"step {step} does not fit {width} px of {msg.encoding} ({width * pixel_bytes} bytes)", problem="step"
+        )
     buffer = memoryview(msg.data).cast("B")
     needed = step * (height - 1) + width * pixel_bytes  # the last row's padding may be absent
     if len(buffer) < needed:
         raise ImageFormatError(
-            f"data has {len(buffer)} bytes, {msg.encoding} {width}x{height} step {step} needs {needed}"
+            f"data has {len(buffer)} bytes, {msg.encoding} {width}x{height} step {step} needs {needed}",
+            problem="truncated data",
         )
     dtype = enc.dtype.newbyteorder(">" if msg.is_bigendian else "<")
     array = np.ndarray(
@@ -190,19 +200,29 @@ def array_to_image_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:
     }
 
 
-def compressed_to_array(msg: CompressedFields) -> Decoded:
+def compressed_to_array(msg: CompressedFields, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) into (H, W[, C]) BGR(A) or grey.
 
+    The size the data declares is checked before decoding: a small PNG or JPEG
+    may declare gigapixels (an image bomb).
+
     Raises:
-        ImageFormatError: empty, truncated or undecodable data, or a
-            ``compressedDepth`` image (depth is not deraining's business).
+        ImageFormatError: empty, truncated or undecodable data, a format
+            whose size cannot be read first, a declared size over
+            ``max_pixels``, or a ``compressedDepth`` image (depth is not
+            deraining's business).
     """
     if "compressedDepth" in msg.format:
-        raise ImageFormatError(f"compressed depth images ({msg.format!r}) are not supported")
+        raise ImageFormatError(f"compressed depth images ({msg.format!r}) are not supported", problem="encoding")
     data = np.frombuffer(msg.data, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    what = f"compressed image ({msg.format!r}, {data.size} bytes)"
+    try:
+        check_declared_size(data, max_pixels)
+    except ImageFormatError as err:
+        raise ImageFormatError(f"cannot decode {what}: {err}", problem=err.problem) from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageFormatError(f"cannot decode compressed image ({msg.format!r}, {data.size} bytes)")
+        raise ImageFormatError(f"cannot decode {what}", problem="undecodable")
     return Decoded(image, "bgr", compressed_encoding(image))
 
 

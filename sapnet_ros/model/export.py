@@ -19,8 +19,8 @@ import torch
 from sapnet_ros import __version__, resources
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.io.atomic import atomic_path
-from sapnet_ros.model.weights import Weights, file_sha256, load_model
-from sapnet_ros.resources import cache_dir
+from sapnet_ros.model.artifacts import cached_onnx_path, exported_onnx, file_sha256
+from sapnet_ros.model.weights import Weights, load_model
 
 LOG = logging.getLogger(__name__)
 
@@ -58,16 +58,6 @@ def metadata_for(weights: Weights, extra: Mapping[str, str] | None = None) -> di
 def unsupported_ops(model: onnx.ModelProto) -> set[str]:
     """Operator types in ``model`` outside TENSORRT_SAFE_OPS."""
     return {node.op_type for node in model.graph.node} - TENSORRT_SAFE_OPS
-
-
-def metadata_of(model: onnx.ModelProto) -> dict[str, str]:
-    """The metadata properties of a loaded ONNX model."""
-    return {prop.key: prop.value for prop in model.metadata_props}
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The metadata properties of an ONNX file, without loading its weights."""
-    return metadata_of(onnx.load(str(path), load_external_data=False))
 
 
 def export_onnx(
@@ -132,19 +122,13 @@ def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str])
 
 def onnx_for_weights(weights_path: Path | None = None) -> Path:
     """An ONNX file exported from ``weights_path``: a shipped one if it matches, else a cached export."""
+    found = exported_onnx(weights_path)
+    if found is not None:
+        return found
     path = weights_path or resources.default_weights()
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    sha256 = file_sha256(path)
-    for name in resources.MODEL_NAMES:  # every rung of the speed ladder ships its ONNX model
-        shipped = resources.model_files(name).onnx
-        if shipped.is_file() and read_metadata(shipped).get("weights_sha256") == sha256:
-            return shipped
-    cached = cache_dir() / f"sapnet-{sha256[:16]}.onnx"
-    if not cached.is_file():
-        LOG.warning("no ONNX model for weights %s yet: exporting to %s (once)", path, cached)
-        export_onnx(cached, path)
-    return cached
+    cached = cached_onnx_path(file_sha256(path))
+    LOG.warning("no ONNX model for weights %s yet: exporting to %s (once)", path, cached)
+    return export_onnx(cached, path)
 
 
 def main(argv: list[str] | None = None) -> int:

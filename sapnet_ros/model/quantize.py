@@ -17,9 +17,13 @@ Kept in float, because measurements said so (README, performance):
 
 Calibration images are rainy versions of scikit-image photos (the evaluation
 photos are held out) plus the shipped rainy samples, or a folder of the
-user's own frames. The quality gate (``quality_holds``) is measured when the
-model is made and stored in its metadata, so ``--precision auto`` can pick
-int8 only where it was shown to keep the official network's quality.
+user's own frames. The quality gate (``artifacts.quality_holds``) is measured
+when the model is made and stored in its metadata, so ``--precision auto`` can
+pick int8 only where it was shown to keep the official network's quality.
+
+For TensorRT (``symmetric``) every zero point is 0 and biases stay float:
+TensorRT's Q/DQ importer rejects asymmetric quantization and DequantizeLinear
+nodes that read anything but int8 (onnx-tensorrt#850).
 """
 
 from __future__ import annotations
@@ -39,20 +43,26 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from sapnet_ros import resources
-from sapnet_ros.errors import SapnetError, WeightsError
+from sapnet_ros.errors import SapnetError
 from sapnet_ros.frames import to_network
 from sapnet_ros.io.images import collect_images, read_image
-from sapnet_ros.model.export import INPUT_NAME, metadata_of, read_metadata, save_onnx
+from sapnet_ros.model.artifacts import (
+    DEFAULT_INT8,
+    DEFAULT_INT8_SYMMETRIC,
+    cached_int8_path,
+    int8_model_path,
+    metadata_of,
+    quality_holds,
+    weights_sha256,
+)
+from sapnet_ros.model.export import INPUT_NAME, save_onnx
 from sapnet_ros.model.fidelity import compare_models
 from sapnet_ros.model.graph import build_graph
-from sapnet_ros.model.weights import file_sha256, read_weights
-from sapnet_ros.resources import cache_dir
+from sapnet_ros.model.weights import read_weights
 from sapnet_ros.synthesis.rain import CALIBRATION_PHOTOS, STYLES, add_rain, clean_photo, styled
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_INT8 = "sapnet_int8.onnx"
-DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # for TensorRT
 CALIBRATION_SIZE = (192, 256)  # (height, width): ranges depend on content, not on size
 KEEP_FLOAT = re.compile(
     r"/(conv0|conv0_relu|cat_input|conv_out|estimate)$"  # image-facing layers
@@ -60,9 +70,6 @@ KEEP_FLOAT = re.compile(
     r"|/cra\d/(du1|du_relu|du2|direct|logits|sigmoid)$"  # CRA on pooled vectors
     r"|^clamp$"
 )
-# The quality gate for --precision auto (measured by sapnet-quantize, stored in the model).
-MAX_GT_LOSS_DB = 0.1
-MIN_PSNR_VS_FP32_DB = 35.0
 
 
 class _Batches(CalibrationDataReader):
@@ -148,58 +155,12 @@ def quantize_model(
         weight_type=QuantType.QInt8,
         nodes_to_exclude=keep,
         calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
+        # TensorRT's Q/DQ importer takes int8 DequantizeLinear inputs only (onnx-tensorrt#850): its biases stay
+        # float and TensorRT fuses them itself; ONNX Runtime's QLinearConv on the CPU wants them int32.
+        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
     )
     temporary.replace(output)
     return output
-
-
-def quality_holds(metadata: dict[str, str]) -> bool:
-    """Whether a quantized model's recorded quality passes the gate for ``--precision auto``."""
-    try:
-        loss = float(metadata["quality_gt_loss_db"])
-        fidelity = min(float(metadata["quality_psnr_vs_fp32_db"]), float(metadata["quality_sample_psnr_vs_fp32_db"]))
-    except (KeyError, ValueError):
-        return False
-    return loss <= MAX_GT_LOSS_DB and fidelity >= MIN_PSNR_VS_FP32_DB
-
-
-def _is_symmetric(metadata: dict[str, str]) -> bool:
-    return "symmetric int8 activations" in metadata.get("quantization", "")
-
-
-def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
-    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
-
-    Args:
-        weights_path: the weights (None: the shipped ones).
-        symmetric: the TensorRT flavour (int8 activations, zero point 0).
-
-    Returns:
-        The model's path and the metadata read to match it (the quality gate's figures included), or None.
-    """
-    path = weights_path or resources.default_weights()
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    sha256 = file_sha256(path)
-    shipped = (
-        [resources.models_dir() / DEFAULT_INT8_SYMMETRIC]
-        if symmetric
-        else [
-            resources.model_files(name).int8
-            for name in resources.MODEL_NAMES  # every rung of the speed ladder
-        ]
-    )
-    for candidate in (*shipped, _cached_int8(sha256, symmetric)):
-        if candidate.is_file():
-            metadata = read_metadata(candidate)
-            if metadata.get("weights_sha256") == sha256 and _is_symmetric(metadata) == symmetric:
-                return candidate, metadata
-    return None
-
-
-def _cached_int8(sha256: str, symmetric: bool) -> Path:
-    return cache_dir() / f"sapnet-int8{'-symmetric' if symmetric else ''}-{sha256[:16]}.onnx"
 
 
 def symmetric_int8_model(weights_path: Path | None = None) -> Path:
@@ -207,7 +168,7 @@ def symmetric_int8_model(weights_path: Path | None = None) -> Path:
     found = int8_model_path(weights_path, symmetric=True)
     if found is not None:
         return found[0]
-    target = _cached_int8(file_sha256(weights_path or resources.default_weights()), symmetric=True)
+    target = cached_int8_path(weights_sha256(weights_path), symmetric=True)
     LOG.warning("no symmetric int8 model for these weights: quantizing into %s (minutes, once)", target)
     make_int8(target, weights_path, symmetric=True)
     return target
@@ -260,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--output", type=Path, default=resources.models_dir() / DEFAULT_INT8, help="default: %(default)s"
+        "--output",
+        type=Path,
+        default=None,
+        help=f"default: models/{DEFAULT_INT8}, with --symmetric models/{DEFAULT_INT8_SYMMETRIC}",
     )
     parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped ones)")
     parser.add_argument("--calib", type=Path, default=None, help="folder of rainy images (default: synthesized)")
@@ -268,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symmetric", action="store_true", help="int8 activations with zero point 0 (TensorRT)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.output is None:
+        args.output = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if args.symmetric else DEFAULT_INT8)
     try:
         metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric)
     except (SapnetError, ValueError) as err:

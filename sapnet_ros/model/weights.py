@@ -10,7 +10,6 @@ match, and any problem is one ``WeightsError`` line naming the file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from torch import nn
 
 from sapnet_ros import resources
 from sapnet_ros.errors import WeightsError
+from sapnet_ros.model.artifacts import file_sha256
 from sapnet_ros.model.network import Architecture, SAPNet
 
 DATA_PARALLEL_PREFIX = "module."
@@ -49,14 +49,6 @@ class Weights:
     @property
     def stages(self) -> int:
         return self.architecture.stages
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_pth(path: Path) -> dict[str, torch.Tensor]:

@@ -23,7 +23,8 @@ def startup_summary(derainer: Derainer, cameras: list[Camera], config: NodeConfi
         extras += [f"{output}/compressed ({config.compressed_format})"] if config.publish_compressed else []
         extras += [camera.outputs["rain_level"].topic_name] if "rain_level" in camera.outputs else []
         streams.append(
-            f"{camera.source} [{config.input_reliability}, depth {config.input_depth}] -> {output} "
+            f"{camera.source} [{config.input_reliability}, depth {config.input_depth}{', lazy' if config.lazy else ''}]"
+            f" -> {output} "
             f"[{config.output_reliability}, depth {config.output_depth}]"
             + (f" + {', '.join(extras)}" if extras else "")
         )
@@ -36,7 +37,8 @@ def startup_summary(derainer: Derainer, cameras: list[Camera], config: NodeConfi
     batching = f", batches of up to {config.max_batch}" if len(cameras) > 1 else ""
     return (
         f"derain ready: backend {info.name} on {info.device} ({info.precision}), model sha256 "
-        f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}, {gating}{batching}; " + "; ".join(streams)
+        f"{info.model_sha256[:12]}, max_side {config.max_side or 'native'}, max_pixels {config.max_pixels}, "
+        f"{gating}{batching}; " + "; ".join(streams)
     )
 
 

@@ -18,7 +18,12 @@ the worker thread runs ``sapnet_ros.pipeline`` (decode -> Derainer, one call
 for the waiting frames of equal size -> fill) and publishes. It is a lifecycle
 node: configure loads the backend, activate subscribes, deactivate
 unsubscribes, cleanup frees the model. Unless ``managed`` is set it takes
-itself through configure and activate at start. Parameters: config/derain.yaml.
+itself through configure and activate at start. Parameters: config/derain.yaml;
+a parameter the node does not know (``backnd``, ``rain_gate.enable``) stops
+it at start with the nearest known name, from a params file or ``-p`` alike.
+While active, a one-second timer follows the publishers' reliability
+(``input_reliability: auto``), subscribes only while outputs have subscribers
+(``lazy``) and says once why a topic with publishers stays silent.
 """
 
 from __future__ import annotations
@@ -45,12 +50,14 @@ from sapnet_ros.errors import ImageFormatError
 from sapnet_ros.pipeline import decode, derain_decoded
 from sapnet_ros.ros.camera import Camera
 from sapnet_ros.ros.diagnostics import DiagnosticsReport, startup_summary
-from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check
+from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, ParameterSpec, ParameterValue, check, unknown
 from sapnet_ros.ros.stats import FrameStats, Throttle
 from sapnet_ros.ros.worker import FrameWorker
 
 NODE_NAME = "derain"
-WARN_PERIOD_S = 10.0  # one warning per topic and problem this often
+WARN_PERIOD_S = 10.0  # one warning per topic and problem class this often
+WATCH_PERIOD_S = 1.0  # inputs re-checked (QoS, lazy, silence) this often
+ROS_OWNED = frozenset({"use_sim_time", "start_type_description_service"})  # declared by rclpy itself
 STOP_TIMEOUT_S = 60.0  # the longest wait for a frame in flight when stopping
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
@@ -82,11 +89,29 @@ def describe(name: str, spec: ParameterSpec) -> ParameterDescriptor:
     return descriptor
 
 
+class UnknownParameterError(ParameterException):
+    """Parameters given (params file, ``-p``, constructor) that the node does not declare."""
+
+    def __init__(self, reason: str) -> None:
+        Exception.__init__(self, reason)
+
+
 class DerainNode(LifecycleNode):
-    """Subscribes to cameras, derains their newest frames on a worker thread, publishes the results."""
+    """Subscribes to cameras, derains their newest frames on a worker thread, publishes the results.
+
+    Raises:
+        ParameterException: a parameter is unknown (``UnknownParameterError``,
+            naming the nearest known one) or has a bad value.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        # rclpy keeps overrides nobody declares without a word, so a typo in a params file or -p would
+        # pass in silence. It has no public getter for them, and automatically declaring them fails on
+        # an empty list ("cameras: []"), so read the overrides it holds (params files, -p, constructor).
+        ours = (n for n in self._parameter_overrides if n not in ROS_OWNED and not n.startswith("qos_overrides."))
+        if (reason := unknown(ours)) is not None:
+            raise UnknownParameterError(reason)
         self.stats = FrameStats(time.monotonic())  # all cameras together
         self.cameras: dict[str, Camera] = {}
         self.derainer: Derainer | None = None
@@ -95,6 +120,8 @@ class DerainNode(LifecycleNode):
         self._worker: FrameWorker[Frame] | None = None  # set while configured
         self._diagnostics: Publisher[Any] | None = None
         self._diagnostics_timer: Timer | None = None
+        self._watch_timer: Timer | None = None
+        self._max_pixels = NodeConfig().max_pixels
         self._throttle = Throttle(WARN_PERIOD_S)
         self._diagnostics_report = DiagnosticsReport()
         self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too
@@ -145,6 +172,7 @@ class DerainNode(LifecycleNode):
             self.get_logger().error(f"configure failed: cannot load backend {config.backend!r}: {err}")
             self._resources.close()
             return FAILURE
+        self._max_pixels = settings.max_pixels
         self.cameras = {name: Camera(self, name, config, self.stats) for name in config.camera_names()}
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
@@ -156,8 +184,11 @@ class DerainNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         for camera in self.cameras.values():
-            camera.subscribe(self.config, self._receive)
+            if not self.config.lazy:
+                camera.subscribe(self.config, self._receive)
         self._active = True
+        self._watch_timer = self.create_timer(WATCH_PERIOD_S, self._watch_inputs)
+        self._watch_inputs()
         self.get_logger().info(self._summary())
         return super().on_activate(state)
 
@@ -180,6 +211,9 @@ class DerainNode(LifecycleNode):
 
     def _deactivate(self) -> None:
         self._active = False
+        if self._watch_timer is not None:
+            self.destroy_timer(self._watch_timer)
+            self._watch_timer = None
         for camera in self.cameras.values():
             camera.unsubscribe()
         if self._worker is not None:
@@ -211,6 +245,21 @@ class DerainNode(LifecycleNode):
         self._cleanup()
         self.destroy_node()
 
+    def _watch_inputs(self) -> None:
+        """Timer: (lazy) subscribe while outputs have subscribers; follow the publishers' QoS; name silence."""
+        now = time.monotonic()
+        for camera in self.cameras.values():
+            if self.config.lazy:
+                wanted = camera.output_subscribers() > 0
+                if wanted != camera.subscribed:
+                    if wanted:
+                        camera.subscribe(self.config, self._receive)
+                    else:
+                        camera.unsubscribe()
+                    state = "subscribed: its output has" if wanted else "unsubscribed: its outputs have no"
+                    self.get_logger().info(f"{camera.source}: {state} subscribers (lazy)")
+            camera.watch(self.config, now, self._warn)
+
     # frames
     def _receive(self, camera: Camera, msg: Any) -> None:
         frame = Frame(msg, camera, time.monotonic())
@@ -224,11 +273,11 @@ class DerainNode(LifecycleNode):
         decoded, valid = [], []
         for frame in frames:
             try:
-                decoded.append(decode(frame.msg, frame.camera.compressed))
+                decoded.append(decode(frame.msg, frame.camera.compressed, self._max_pixels))
                 valid.append(frame)
             except ImageFormatError as err:
                 frame.camera.stats.dropped("invalid")
-                self._warn(frame.camera.source, f"dropped frame: {err}")
+                self._warn(frame.camera.source, err.problem, f"dropped frame: {err}")
         if not valid:
             return
         results = derain_decoded(self.derainer, decoded, [frame.camera.name for frame in valid])
@@ -243,11 +292,15 @@ class DerainNode(LifecycleNode):
     def _on_worker_error(self, frames: list[Frame], err: Exception) -> None:
         for frame in frames:
             frame.camera.stats.dropped("failed")
-            self._warn(frame.camera.source, f"inference failed: {type(err).__name__}: {err}")
+            self._warn(frame.camera.source, type(err).__name__, f"inference failed: {type(err).__name__}: {err}")
 
-    def _warn(self, topic: str, problem: str) -> None:
+    def _warn(self, topic: str, problem: str, message: str) -> None:
+        """Log ``message`` unless this topic warned about this problem class within WARN_PERIOD_S.
+
+        The key holds the class, never the numbers: frames of ever new sizes must not flood the log.
+        """
         if self._throttle.ready((topic, problem), time.monotonic()):
-            self.get_logger().warning(f"{topic}: {problem}")
+            self.get_logger().warning(f"{topic}: {message}")
 
     # observability
     def _summary(self) -> str:

@@ -13,8 +13,9 @@ keeps the two equal.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ class NodeConfig:
     outside_profile: str = _derain("outside_profile")
     cuda_graph: bool = _derain("cuda_graph")
     max_side: int = _derain("max_side")
+    max_pixels: int = _derain("max_pixels")
     fast_scale: float = _derain("fast_scale")
     rain_gate_enabled: bool = _derain("rain_gate_enabled")
     rain_gate_model: str = _derain("rain_gate_model")
@@ -100,7 +102,9 @@ class NodeConfig:
     )
     use_camera_info: bool = _param(True, "republish camera_info beside the output, stamp-matched")
     input_reliability: str = _param(
-        "best_effort", "input QoS reliability (sensor data: best_effort)", choices=RELIABILITIES
+        "auto",
+        "input QoS reliability; auto: reliable when every publisher is, else best_effort (as rosbag2)",
+        choices=("auto", *RELIABILITIES),
     )
     input_depth: int = _param(1, "input QoS keep-last depth", low=1, high=100)
     output_reliability: str = _param("reliable", "output QoS reliability", choices=RELIABILITIES)
@@ -111,6 +115,9 @@ class NodeConfig:
         (), "camera namespaces served by this node, e.g. [front, rear]; empty: one camera on image, camera_info"
     )
     max_batch: int = _param(4, "at most this many cameras' frames of equal size in one inference call", low=1, high=64)
+    lazy: bool = _param(
+        False, "subscribe to a camera only while its outputs have subscribers (idle cameras cost nothing)"
+    )
     # take effect at once
     max_rate_hz: float = _param(
         0.0, "at most this many frames per second; 0: as fast as inference allows", low=0.0, high=1000.0, live=True
@@ -156,11 +163,24 @@ DEFAULTS: dict[str, ParameterValue] = {
 }
 
 
+def unknown(names: Iterable[str]) -> str | None:
+    """Why parameters ``names`` are refused (each unknown one with the nearest known name), or None."""
+    problems = []
+    for name in names:
+        if name in SPECS:
+            continue
+        nearest = difflib.get_close_matches(name, SPECS, n=1, cutoff=0.6)
+        problems.append(f"{name!r} (did you mean {nearest[0]!r}?)" if nearest else repr(name))
+    if not problems:
+        return None
+    return f"unknown parameter{'s' if len(problems) > 1 else ''} {', '.join(problems)}; see config/derain.yaml"
+
+
 def check(name: str, value: object) -> str | None:
     """Why ``value`` is not acceptable for parameter ``name``, or None if it is."""
     spec = SPECS.get(name)
     if spec is None:
-        return f"unknown parameter {name!r}; known: {', '.join(SPECS)}"
+        return unknown([name])
     expected = type(DEFAULTS[name])
     if type(value) is not expected:
         return f"{name} must be a {expected.__name__}, got {value!r}"

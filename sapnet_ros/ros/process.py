@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -91,18 +92,36 @@ class NodeProcess:
     Args:
         arguments: launch arguments (defaults: the launch file's).
         log: where the node's stdout and stderr go; None: this process's.
+        address_space: a limit on the node's virtual memory in bytes
+            (``RLIMIT_AS``, as ``prlimit --as``); None: no limit.
     """
 
-    def __init__(self, arguments: LaunchArguments | None = None, log: IO[str] | None = None) -> None:
+    def __init__(
+        self, arguments: LaunchArguments | None = None, log: IO[str] | None = None, address_space: int | None = None
+    ) -> None:
         self.arguments = arguments or LaunchArguments()
         self.command = self.arguments.command(find_executable())
         self._log = log
+        self._address_space = address_space
         self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> NodeProcess:
         env = os.environ | {"PYTHONUNBUFFERED": "1"}
-        self._process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env)
+        self._process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=self._limit
+        )
         return self
+
+    def _limit(self) -> None:
+        """In the child, before the node starts: cap its address space."""
+        if self._address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (self._address_space, self._address_space))
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("node process was never started")
+        return self._process.pid
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

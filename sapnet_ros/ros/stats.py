@@ -168,7 +168,11 @@ class FrameStats:
 
 
 class Throttle:
-    """Lets a message through once per key every ``period_s`` (e.g. key = (topic, problem))."""
+    """Lets a message through once per key every ``period_s``.
+
+    Keys name a class, never numbers (the node uses (topic, problem class)):
+    a key holding a byte count lets a stream of odd sizes through every time.
+    """
 
     def __init__(self, period_s: float = 10.0) -> None:
         self.period_s = period_s
@@ -180,7 +184,7 @@ class Throttle:
             last = self._last.get(key)
             if last is not None and now - last < self.period_s:
                 return False
-            if len(self._last) >= MAX_THROTTLE_KEYS:  # keys may carry sizes; forget the expired ones
+            if len(self._last) >= MAX_THROTTLE_KEYS:  # many topics: forget the expired keys
                 self._last = {k: t for k, t in self._last.items() if now - t < self.period_s}
             self._last[key] = now
             return True

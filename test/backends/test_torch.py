@@ -28,3 +28,14 @@ def test_cuda_fp16_stays_close_to_fp32(sample_batch: np.ndarray, torch_sample_ou
     with create_backend("torch", BackendOptions(device="cuda", precision="fp16")) as backend:
         output = backend.infer(sample_batch)
     assert 10 * np.log10(1 / np.mean((output - torch_sample_output) ** 2)) >= 40.0
+
+
+def test_fp32_means_fp32_tf32_is_turned_off() -> None:
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # cudnn: PyTorch's default
+    try:
+        with create_backend("torch", BackendOptions(precision="fp32")):
+            assert torch.backends.cuda.matmul.allow_tf32 is False
+            assert torch.backends.cudnn.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

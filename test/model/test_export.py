@@ -6,7 +6,8 @@ import onnxruntime as ort
 import pytest
 
 from sapnet_ros import resources
-from sapnet_ros.model.export import TENSORRT_SAFE_OPS, export_onnx, main, onnx_for_weights, read_metadata
+from sapnet_ros.model.artifacts import read_metadata
+from sapnet_ros.model.export import TENSORRT_SAFE_OPS, export_onnx, main, onnx_for_weights
 from sapnet_ros.model.weights import file_sha256
 
 

@@ -7,9 +7,11 @@ import pytest
 from conftest import tiny_rgb
 from onnx import numpy_helper
 
+from sapnet_ros.errors import SapnetError, WeightsError
 from sapnet_ros.model import quantize
+from sapnet_ros.model.artifacts import int8_model_path, quality_holds
 from sapnet_ros.model.graph import build_graph
-from sapnet_ros.model.quantize import KEEP_FLOAT, folder_batches, int8_model_path, quality_holds, quantize_model
+from sapnet_ros.model.quantize import KEEP_FLOAT, folder_batches, quantize_model
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.resources import default_weights
 
@@ -48,6 +50,32 @@ def test_keep_float_spares_image_layers_cell_path_and_pooled_vectors() -> None:
         assert name in names and name not in kept, name
 
 
+def tensorrt_qdq_problems(model: onnx.ModelProto) -> list[str]:
+    """What TensorRT's Q/DQ importer rejects: DequantizeLinear of a non-int8 initializer, a non-zero zero point."""
+    initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    problems = []
+    for node in model.graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        source = initializers.get(node.input[0])
+        if node.op_type == "DequantizeLinear" and source is not None and source.dtype != np.int8:
+            problems.append(f"{node.name}: dequantizes a {source.dtype} initializer")
+        zero_point = initializers[node.input[2]] if len(node.input) > 2 else np.zeros(1, np.int8)
+        if zero_point.dtype != np.int8 or zero_point.any():
+            problems.append(f"{node.name}: zero point {zero_point.dtype} {zero_point.ravel()[:3]}")
+    return problems
+
+
+def test_the_shipped_tensorrt_int8_model_is_what_tensorrt_parses_and_passes_its_gate() -> None:
+    found = int8_model_path(symmetric=True)
+    assert found is not None
+    path, metadata = found
+    assert path.name == "sapnet_int8_symmetric.onnx" and quality_holds(metadata)
+    model = onnx.load(str(path))
+    assert tensorrt_qdq_problems(model) == []
+    assert sum(node.op_type == "DequantizeLinear" for node in model.graph.node) > 100
+
+
 def test_symmetric_quantization_of_a_small_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     weights = read_weights()
     one_stage = build_graph(type(weights)(weights.path, weights.sha256, weights.state_dict, {"stages": "1"}))
@@ -56,6 +84,7 @@ def test_symmetric_quantization_of_a_small_graph(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(quantize, "CALIBRATION_SIZE", (32, 48))
     int8 = quantize_model(fp32, tmp_path / "one_int8.onnx", symmetric=True, images=2)
     model = onnx.load(str(int8))
+    assert tensorrt_qdq_problems(model) == []
     initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     activation_points = [initializers[node.input[2]] for node in model.graph.node if node.op_type == "QuantizeLinear"]
     assert activation_points and all(p.dtype == np.int8 and not p.any() for p in activation_points)
@@ -72,11 +101,11 @@ def test_calibration_from_a_folder(tmp_path: Path) -> None:
     batches = folder_batches(tmp_path, 2)
     assert len(batches) == 2 and batches[0].shape == (1, 3, 20, 30) and batches[0].dtype == np.float32
     (tmp_path / "empty").mkdir()
-    with pytest.raises(quantize.SapnetError, match="no PNG/JPEG images"):
+    with pytest.raises(SapnetError, match="no PNG/JPEG images"):
         folder_batches(tmp_path / "empty", 2)
 
 
 def test_int8_model_lookup_needs_existing_weights(tmp_path: Path) -> None:
-    with pytest.raises(quantize.WeightsError, match="not found"):
+    with pytest.raises(WeightsError, match="not found"):
         int8_model_path(tmp_path / "absent.safetensors")
     assert default_weights().is_file()

@@ -14,10 +14,10 @@ from sapnet_ros import resources
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench.ladder import write_pairs
 from sapnet_ros.evaluation.paired import main as evaluate
-from sapnet_ros.model.export import TENSORRT_SAFE_OPS, onnx_for_weights, read_metadata
+from sapnet_ros.model.artifacts import file_sha256, int8_model_path, read_metadata
+from sapnet_ros.model.export import TENSORRT_SAFE_OPS, onnx_for_weights
 from sapnet_ros.model.graph import build_graph
-from sapnet_ros.model.quantize import int8_model_path
-from sapnet_ros.model.weights import file_sha256, load_model, read_weights
+from sapnet_ros.model.weights import load_model, read_weights
 from sapnet_ros.training.distill import EVALUATION_SIZE
 
 RUNGS = resources.MODEL_NAMES[1:]

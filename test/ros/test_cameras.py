@@ -12,6 +12,7 @@ from conftest import CountingBackend, tiny_rgb
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Log
 from rclpy.parameter import Parameter
+from rclpy.topic_endpoint_info import TopicEndpointInfo
 from ros_graph import Graph, Inbox, image_msg, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32
@@ -19,6 +20,7 @@ from std_msgs.msg import Float32
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.derainer import Derainer
 from sapnet_ros.io.messages import image_to_array
+from sapnet_ros.ros.camera import matching_reliability, qos, silence_cause
 from sapnet_ros.ros.node import DerainNode
 from sapnet_ros.synthesis.photos import load_photo
 from sapnet_ros.synthesis.rain import LIGHT, RainSynthesizer
@@ -140,3 +142,29 @@ def test_contradicting_gate_thresholds_fail_configure_with_the_reason() -> None:
         assert "close_level < open_level" in message
     finally:
         graph.close()
+
+
+def _publisher(reliability: str, topic_type: str = "sensor_msgs/msg/Image") -> TopicEndpointInfo:
+    return TopicEndpointInfo(topic_type=topic_type, qos_profile=qos(reliability, 1))
+
+
+def test_auto_reliability_matches_the_publishers_as_rosbag2_does() -> None:
+    assert matching_reliability([]) == "best_effort"  # matches whoever comes
+    assert matching_reliability([_publisher("reliable"), _publisher("reliable")]) == "reliable"
+    assert matching_reliability([_publisher("reliable"), _publisher("best_effort")]) == "best_effort"
+
+
+@pytest.mark.parametrize(
+    ("publishers", "subscribed", "cause"),
+    [
+        ([_publisher("reliable", "sensor_msgs/msg/CompressedImage")], "reliable", "type: publishers send sensor_"),
+        ([_publisher("best_effort")], "reliable", "QoS: a publisher offers best_effort but input_reliability is"),
+        ([_publisher("best_effort")], "best_effort", "size: frames over ~0.9 MB"),
+        ([_publisher("reliable")], "best_effort", "size: frames over ~0.9 MB"),
+        ([_publisher("reliable")], "reliable", "transport or an idle publisher"),
+    ],
+)
+def test_silence_is_explained_by_the_likely_cause(
+    publishers: list[TopicEndpointInfo], subscribed: str, cause: str
+) -> None:
+    assert silence_cause(publishers, "sensor_msgs/msg/Image", subscribed).startswith(cause)

@@ -9,7 +9,7 @@ import yaml
 
 from sapnet_ros.backends import BACKENDS, PRECISIONS, BackendOptions
 from sapnet_ros.ros.node import describe
-from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, check
+from sapnet_ros.ros.parameters import DEFAULTS, SPECS, NodeConfig, check, unknown
 
 CONFIG = Path(__file__).parents[2] / "config" / "derain.yaml"
 
@@ -38,7 +38,8 @@ def test_choices_come_from_the_backend_registry() -> None:
         ("use_camera_info", 1, "use_camera_info must be a bool, got 1"),
         ("weights", "/no/such/file.safetensors", "weights '/no/such/file.safetensors': file not found"),
         ("device", "gpu0", "device 'gpu0' is not auto, cpu, cuda or cuda:N"),
-        ("colour", "red", "unknown parameter 'colour'; known: backend, "),
+        ("colour", "red", "unknown parameter 'colour'; see config/derain.yaml"),
+        ("backnd", "torch", "unknown parameter 'backnd' (did you mean 'backend'?)"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason: str) -> None:
@@ -51,6 +52,14 @@ def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason
 )
 def test_good_values_pass(name: str, value: object) -> None:
     assert check(name, value) is None
+
+
+def test_unknown_names_get_the_nearest_known_one() -> None:
+    assert unknown(["backend", "max_side"]) is None
+    assert unknown(["max_sdie", "rain_gate.enable", "zzz"]) == (
+        "unknown parameters 'max_sdie' (did you mean 'max_side'?), 'rain_gate.enable' (did you mean "
+        "'rain_gate.enabled'?), 'zzz'; see config/derain.yaml"
+    )
 
 
 def test_config_builds_backend_options() -> None:

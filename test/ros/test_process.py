@@ -96,6 +96,21 @@ def test_bad_parameter_stops_the_node_with_the_reason() -> None:
     assert "backend 'nope' is not one of: auto, " in done.stderr
 
 
+def test_misspelt_parameters_stop_the_node_with_the_nearest_name(tmp_path: Path) -> None:
+    params = tmp_path / "typos.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    backnd: torch\n    rain_gate.enable: true\n")
+    from_file = LaunchArguments(namespace="typo", params_file=params).command(find_executable())
+    from_flag = [*LaunchArguments(namespace="typo").command(find_executable()), "-p", "max_sdie:=5"]
+    for command, expected in (
+        (from_file, "unknown parameters 'backnd' (did you mean 'backend'?), 'rain_gate.enable' (did you mean "
+                    "'rain_gate.enabled'?)"),
+        (from_flag, "unknown parameter 'max_sdie' (did you mean 'max_side'?)"),
+    ):  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [f"derain_node: error: {expected}; see config/derain.yaml"], done.stderr
+
+
 def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     namespace = f"proc{os.getpid()}"
     log = (tmp_path / "node.log").open("w")
@@ -118,7 +133,7 @@ def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
         log.close()
     assert image_to_array(out).array.shape == (24, 32, 3)
     text = (tmp_path / "node.log").read_text()
-    assert f"/{namespace}/image_raw [best_effort, depth 1] -> /{namespace}/image_derained" in text, text
+    assert f"/{namespace}/image_raw [auto, depth 1] -> /{namespace}/image_derained" in text, text
     assert "Traceback" not in text
 
 
@@ -150,5 +165,5 @@ def test_launched_av_profile_serves_a_camera_list_with_the_rain_gate(tmp_path: P
         log.close()
     text = (tmp_path / "node.log").read_text()
     assert "rain gate on (open 0.6, close 0.3), batches of up to 4" in text, text
-    assert f"/{namespace}/rear/image_raw [best_effort, depth 1] -> /{namespace}/rear/image_derained" in text
+    assert f"/{namespace}/rear/image_raw [auto, depth 1] -> /{namespace}/rear/image_derained" in text
     assert "Traceback" not in text

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sapnet_ros.backends import BackendOptions, unavailable_reason
-from sapnet_ros.model.export import read_metadata
+from sapnet_ros.model.artifacts import read_metadata
 from sapnet_ros.model.network import Architecture, SAPNet
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.training.handoff import export_run
