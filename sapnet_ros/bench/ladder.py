@@ -60,8 +60,11 @@ def write_pairs(folder: Path, size: tuple[int, int]) -> Path:
     return folder
 
 
-def _quality(outputs: tuple[np.ndarray, ...], full: tuple[np.ndarray, ...], inputs: Inputs) -> dict[str, float]:
-    """PSNR/SSIM against the clean photos (mean, worst; seen and held-out rain apart) and against the full model."""
+def _quality(outputs: tuple[np.ndarray, ...], full: tuple[np.ndarray, ...], inputs: Inputs) -> dict[str, Any]:
+    """PSNR/SSIM against the clean photos (mean, worst; seen and held-out rain apart) and against the full model.
+
+    ``psnr_vs_full_db`` is None for the full model itself (identical outputs).
+    """
     truth = [image_quality(out, clean) for out, (_, _, clean) in zip(outputs, inputs, strict=True) if clean is not None]
     held_out = [q.psnr_rgb for q, (label, _, _) in zip(truth, inputs, strict=True) if label.endswith("/held-out")]
     seen = [q.psnr_rgb for q, (label, _, _) in zip(truth, inputs, strict=True) if not label.endswith("/held-out")]
@@ -72,7 +75,7 @@ def _quality(outputs: tuple[np.ndarray, ...], full: tuple[np.ndarray, ...], inpu
         "psnr_gt_seen_rain_db": round(float(np.mean(seen)), 3),
         "psnr_gt_held_out_rain_db": round(float(np.mean(held_out)), 3),
         "ssim_gt": round(float(np.mean([q.ssim_rgb for q in truth])), 5),
-        "psnr_vs_full_db": round(float(np.mean(versus_full)), 2),
+        "psnr_vs_full_db": round(float(np.mean(versus_full)), 2) if np.isfinite(np.mean(versus_full)) else None,
     }
 
 
@@ -165,7 +168,7 @@ def render(result: dict[str, Any]) -> str:
                     f"{quality['psnr_gt_held_out_rain_db']:.2f}",
                     f"{quality['ssim_gt']:.4f}",
                     f"{point['loss_vs_full_db']:+.2f}",
-                    f"{quality['psnr_vs_full_db']:.1f}",
+                    "-" if quality["psnr_vs_full_db"] is None else f"{quality['psnr_vs_full_db']:.1f}",
                 ]
             )
     note = (
