@@ -3,8 +3,9 @@
 Layers, lowest first; a module imports only from its own layer or below
 (``test/test_layers.py`` checks it, and that there are no import cycles):
 
-0. ``errors``, ``resources``, ``frames``: exception types, shipped files and
-   caches, pixels (colour orders, scales, array <-> network layout).
+0. ``errors``, ``commands``, ``resources``, ``frames``: exception types, the
+   console scripts' one-line errors and interrupts, shipped files and caches,
+   pixels (colour orders, scales, array <-> network layout).
 1. ``io/`` (image files, sensor_msgs conversions, bags, atomic writes),
    ``metrics`` (PSNR/SSIM), ``synthesis/`` (rain synthesizer, clean photos).
 2. ``model/``: SAPNet, weights, ONNX export, fused graph, int8 quantization.
@@ -16,10 +17,19 @@ Layers, lowest first; a module imports only from its own layer or below
    ``training/``, ``bench/``.
 """
 
+import os
+
 __version__ = "0.1.0"
 
+# ONNX Runtime's telemetry (on Linux too since 1.2x) writes a queue of events (interpreter path, OS, CPU,
+# error texts) under ~/.cache/Microsoft as soon as onnxruntime is imported; a perception node should not,
+# unless its user asks (docs/privacy.md). Set here, before any module of the package can import onnxruntime.
+TELEMETRY_SWITCH = "SAPNET_ORT_TELEMETRY"
+if os.environ.get(TELEMETRY_SWITCH) != "1":
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "resources", "frames"),
+    ("errors", "commands", "resources", "frames"),
     ("io", "metrics", "synthesis"),
     ("model",),
     ("backends",),

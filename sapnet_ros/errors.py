@@ -55,3 +55,11 @@ class DataError(SapnetError):
 
 class TrainingError(SapnetError):
     """Training cannot go on (a non-finite loss, a checkpoint that does not fit)."""
+
+
+class OutputError(SapnetError):
+    """An output location cannot be created or written (checked before any work is done)."""
+
+
+class InputError(SapnetError):
+    """An input named on the command line cannot be read at all (a symlink loop, a folder where a file goes)."""

@@ -9,6 +9,9 @@
 3. stop the node as Ctrl-C would, print the summary, and save the last frame
    before and after as output/demo_before_after.png.
 
+The previous run's recording and picture are removed first, so an interrupted
+run (Ctrl-C: one line, exit code 130) leaves none that looks current.
+
 With a ROS 2 install the same runs as ``ros2 launch sapnet_ros derain.launch.py``
 and ``ros2 bag play sapnet_ros/data/demo_rain``.
 """
@@ -23,6 +26,7 @@ import cv2
 import numpy as np
 
 from sapnet_ros import resources
+from sapnet_ros.commands import command
 from sapnet_ros.frames import to_bgr8
 from sapnet_ros.io.bags import connections_for, open_bag, stamp_ns
 from sapnet_ros.io.messages import image_to_array
@@ -46,9 +50,11 @@ def frames_by_stamp(bag: Path, topic: str, stamps: Collection[int] | None = None
     return frames
 
 
+@command("make run")
 def main() -> int:
-    recording = OUTPUT / "demo_derained"
-    shutil.rmtree(recording, ignore_errors=True)  # this demo's own previous result
+    recording, figure = OUTPUT / "demo_derained", OUTPUT / "demo_before_after.png"
+    shutil.rmtree(recording, ignore_errors=True)  # this demo's own previous results: an interrupted
+    figure.unlink(missing_ok=True)  # run must not leave the last run's picture looking current
     OUTPUT.mkdir(exist_ok=True)
     with NodeProcess(LaunchArguments(model=os.environ.get("DEMO_MODEL", "sapnet-xs"))) as node:
         summary = replay(resources.demo_bag(), recording)
@@ -59,7 +65,6 @@ def main() -> int:
     if derained:
         stamp = max(derained)
         rainy = frames_by_stamp(resources.demo_bag(), summary.source, {stamp})[stamp]
-        figure = OUTPUT / "demo_before_after.png"
         cv2.imwrite(str(figure), np.hstack([rainy, np.full((rainy.shape[0], 4, 3), 255, np.uint8), derained[stamp]]))
         print(f"last frame, rainy | derained: {figure}")
     return 0 if summary.frames_out > 0 and code == 0 else 1

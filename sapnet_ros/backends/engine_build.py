@@ -47,6 +47,7 @@ from sapnet_ros.backends.engine_cache import (
     uses_strong_typing,
     write_sidecar,
 )
+from sapnet_ros.commands import command
 from sapnet_ros.errors import BackendError, SapnetError
 from sapnet_ros.io.atomic import write_atomic
 from sapnet_ros.model.artifacts import file_sha256, read_metadata
@@ -254,6 +255,7 @@ def ensure_engine(
     return build_engine(onnx_path, output_dir, precision, profile, device=device, key=key)
 
 
+@command("sapnet-build-engine")
 def main(argv: list[str] | None = None) -> int:
     default = Profile()
     parser = argparse.ArgumentParser(

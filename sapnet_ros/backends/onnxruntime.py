@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
 from sapnet_ros.backends import BackendInfo, BackendOptions
 from sapnet_ros.backends.base import BackendBase, onnx_model
@@ -33,6 +31,7 @@ from sapnet_ros.backends.cuda import device_index
 from sapnet_ros.backends.engine_cache import Profile, engine_dir, has_qdq
 from sapnet_ros.errors import BackendError
 from sapnet_ros.model.artifacts import file_sha256, int8_model_path, metadata_of, quality_holds
+from sapnet_ros.model.sessions import inference_session, read_onnx
 from sapnet_ros.resources import cache_dir
 
 LOG = logging.getLogger(__name__)
@@ -115,6 +114,11 @@ def running_provider(session: Any, requested: list[Any], precision: str) -> str:
     return running
 
 
+def _rgb_batches(shape: list[Any]) -> bool:
+    """Whether a graph tensor is (N, 3, H, W): four axes, the channel axis 3 or dynamic (a name)."""
+    return len(shape) == 4 and (shape[1] == 3 or not isinstance(shape[1], int))
+
+
 class OnnxRuntimeBackend(BackendBase):
     """Runs an ONNX graph in an ``InferenceSession``."""
 
@@ -134,7 +138,7 @@ class OnnxRuntimeBackend(BackendBase):
         if options.device.startswith("cuda"):
             return "fp16"
         if options.onnx is not None:
-            return "int8" if has_qdq(onnx.load(str(options.onnx), load_external_data=False)) else "fp32"
+            return "int8" if has_qdq(read_onnx(options.onnx, BackendError)) else "fp32"
         found = int8_model_path(options.weights)
         if found is not None and quality_holds(found[1]):
             return "int8"
@@ -186,17 +190,11 @@ class OnnxRuntimeBackend(BackendBase):
         settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.options.threads:
             settings.intra_op_num_threads = self.options.threads
-        try:
-            return ort.InferenceSession(str(path), settings, providers=providers)
-        except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({str(err).splitlines()[0]})") from err
+        return inference_session(path, settings, providers, BackendError)
 
     def load(self) -> None:
         path = self._model_path()
-        try:
-            header = onnx.load(str(path), load_external_data=False)
-        except (OSError, DecodeError) as err:
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({err})") from err
+        header = read_onnx(path, BackendError)
         if self.precision == "int8" and not has_qdq(header):
             raise BackendError(f"{path}: not a quantized (Q/DQ) model; make one with sapnet-quantize")
         providers: list[Any] = [CPU]
@@ -215,9 +213,11 @@ class OnnxRuntimeBackend(BackendBase):
                 session = self._open(path, [p for p in providers if provider_name(p) != TENSORRT])
         metadata = metadata_of(header)
         inputs, outputs = session.get_inputs(), session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
+        one_each = len(inputs) == len(outputs) == 1
+        if not (one_each and _rgb_batches(inputs[0].shape) and _rgb_batches(outputs[0].shape)):
             raise BackendError(
-                f"{path}: expected one 4-D input and one output, got {len(inputs)} in, {len(outputs)} out"
+                f"{path}: expected one (N, 3, H, W) input and one output of that shape, got inputs "
+                f"{[i.shape for i in inputs]} and outputs {[o.shape for o in outputs]}"
             )
         self._input, self._output = inputs[0].name, outputs[0].name
         self._session = session

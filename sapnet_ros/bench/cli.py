@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from sapnet_ros import __version__
 from sapnet_ros.backends.engine_cache import parse_size
 from sapnet_ros.bench import DEFAULT_SIZES, BenchConfig, cpuinfo_text, format_size
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import command
 from sapnet_ros.errors import SapnetError
+from sapnet_ros.io.atomic import check_writable, write_atomic
 
 # name -> module with run(config) -> dict and render(result) -> str
 SECTIONS = {
@@ -51,17 +54,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+QUICK_SIZE = (240, 320)
+QUICK_VARIANTS = ("onnxruntime:int8", "onnxruntime:fp32", "tensorrt:fp16")  # PyTorch fp32 (the reference) runs too
+
+
+def quick_config(config: BenchConfig) -> BenchConfig:
+    """``--quick``: the main variants at 320x240, one timed frame after one warm-up, quality on 320x240 photos."""
+    return replace(config, sizes=(QUICK_SIZE,), repeats=1, warmup=1, quality_size=QUICK_SIZE, variants=QUICK_VARIANTS)
+
+
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parse_size(part) for part in text.split(","))
 
 
+@command("sapnet-bench")
 def main(argv: list[str] | None = None) -> int:
     names = list(SECTIONS)
     parser = argparse.ArgumentParser(
         prog="sapnet-bench",
         description="Benchmark every available backend and precision in one run: ms/frame, frames/s, "
         "peak memory, speed-up over PyTorch eager fp32 measured in the same run, and quality.",
-        epilog="examples:\n  sapnet-bench --json bench.json\n"
+        epilog="examples:\n  sapnet-bench --quick          # about a minute: the main variants at 320x240\n"
+        "  sapnet-bench --json bench.json\n"
         "  sapnet-bench --only backends --sizes 640x480 --repeats 5\n"
         "  sapnet-bench --only soak --minutes 5   # node memory and answers under 2x overload\n"
         f"sections: {', '.join(names)}",
@@ -93,10 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         "--minutes", type=float, default=default.minutes, help="soak duration in minutes (default: %(default)s)"
     )
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first look in about a minute: section backends only, PyTorch fp32, ONNX Runtime int8 and fp32 "
+        "(TensorRT fp16 on a GPU) at 320x240, one timed frame (overrides --sizes, --repeats, --warmup, --variants)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    only = "backends" if args.quick and args.only == parser.get_default("only") else args.only
+    chosen = [name.strip() for name in only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in names]
     if unknown or args.repeats < 1 or args.warmup < 0 or args.minutes <= 0:
         problem = (
@@ -109,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     config = BenchConfig(
         args.sizes, args.repeats, args.warmup, args.threads, args.device, args.quality_size, variants, args.minutes
     )
+    if args.quick:
+        config = quick_config(config)
+    if args.json:
+        check_writable(args.json)  # before minutes of measuring
     report: dict[str, Any] = {
         "machine": machine(),
         "config": {
@@ -128,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {name}\n\n{section.render(result)}", flush=True)
     report["machine"]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_atomic(args.json, (json.dumps(report, indent=2) + "\n").encode())
         print(f"\nwrote {args.json}")
     return 0
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
+from sapnet_ros.commands import quiet_worker, stop_workers
 from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.model.fidelity import Inputs, quality_inputs, sample_photo
 from sapnet_ros.resources import DEFAULT_MODEL
@@ -136,8 +137,12 @@ def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = 
 def measure_fresh(variant: Variant, config: BenchConfig, inputs: Inputs | None = None) -> Measurement:
     """``measure_here`` in a fresh (spawned) process, on ``inputs`` (default: ``quality_inputs``)."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        measurement: Measurement = pool.submit(measure_here, variant, config, inputs).result()
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=quiet_worker) as pool:
+        try:
+            measurement: Measurement = pool.submit(measure_here, variant, config, inputs).result()
+        except KeyboardInterrupt:
+            stop_workers()  # not wait for the measurement under way
+            raise
     return measurement
 
 

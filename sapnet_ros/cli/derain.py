@@ -13,8 +13,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.derainer import Derainer, open_derainer
-from sapnet_ros.errors import SapnetError
+from sapnet_ros.errors import InputError, SapnetError
+from sapnet_ros.io.atomic import output_folder
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
 
 
@@ -43,6 +45,21 @@ def derain_files(
     return times, failures, dry
 
 
+def _check_named(inputs: list[Path]) -> None:
+    """Refuse an input named on the command line that cannot even be looked at (a symlink loop, no permission).
+
+    A missing file is not refused here: like an unreadable one, it is reported and skipped.
+    """
+    for item in inputs:
+        try:
+            item.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise InputError(f"{item}: {err.strerror or err}") from err
+
+
+@command("sapnet-derain")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-derain",
@@ -59,14 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
 
-    inputs = collect_images(args.inputs)
-    if not inputs:
-        parser.exit(2, "sapnet-derain: error: no PNG/JPEG files found in the inputs\n")
     try:
+        _check_named(args.inputs)
+        inputs = collect_images(args.inputs)
+        if not inputs:
+            parser.exit(2, "sapnet-derain: error: no PNG/JPEG files found in the inputs\n")
         targets = output_paths(inputs, args.output)
-        args.output.mkdir(parents=True, exist_ok=True)
         settings = derain_settings(parser, args)
-        with open_derainer(settings) as derainer:
+        with output_folder(args.output), open_derainer(settings) as derainer:  # the folder is checked first
             times, failures, dry = derain_files(derainer, targets, len(inputs) > 1, settings.max_pixels)
             info = derainer.backend.info
     except SapnetError as err:

@@ -7,17 +7,20 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.errors import OutputExistsError, SapnetError
 from sapnet_ros.evaluation.detectors import DETECTORS, create_detector
 from sapnet_ros.evaluation.fleet import BagFailure, run_jobs
 from sapnet_ros.evaluation.records import DERAINED, RAINY, BagResult, summarize
 from sapnet_ros.evaluation.report import REPORT_FILES, fmt, write_report
 from sapnet_ros.evaluation.run import BagJob, EvalOptions
+from sapnet_ros.io.atomic import output_folder, stale_temporaries
 from sapnet_ros.io.bags import connections_for, open_bag
 
 LOG = logging.getLogger("sapnet-eval-bag")
@@ -30,6 +33,9 @@ EXAMPLES = """examples:
 
 def plan_jobs(bags: list[Path], output: Path) -> list[BagJob]:
     """One job per bag, its derained copy in ``output/bags/<name>``.
+
+    The unfinished bags a killed run left (``.NAME.PID.partial``) are removed,
+    so a rerun into the same output works.
 
     Raises:
         OutputExistsError: an output would overwrite or land inside an input,
@@ -53,7 +59,10 @@ def plan_jobs(bags: list[Path], output: Path) -> list[BagJob]:
         target = output / "bags" / name
         if target.exists():
             raise OutputExistsError(f"{target}: a derained bag is already there; choose another --output")
-        jobs.append(BagJob(name, bag, target))
+        for leftover in stale_temporaries(target, "partial"):
+            LOG.warning("removing %s, the unfinished bag of an interrupted run", leftover)
+            shutil.rmtree(leftover)
+        jobs.append(BagJob(name, bag, target, os.getpid()))
     return jobs
 
 
@@ -134,10 +143,11 @@ def _print_summary(result: BagResult) -> None:
     if latency := summary["latency_ms"]:
         parts.append(f"latency median {latency['median']:.1f} ms, p95 {latency['p95']:.1f} ms")
     if result.error:
-        parts.append("STOPPED EARLY (corrupt bag, see report)")
+        parts.append(f"STOPPED EARLY: {result.error}")
     print(f"sapnet-eval-bag: {result.name}: " + ", ".join(parts))
 
 
+@command("sapnet-eval-bag")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -163,18 +173,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sapnet-eval-bag: error: {failure.error}", file=sys.stderr)
     if not jobs:
         return 2
-    args.output.mkdir(parents=True, exist_ok=True)
-    workers = args.workers or min(len(jobs), os.cpu_count() or 1)
-    outcomes = run_jobs(jobs, options, frames, workers, args.ray, progress=not args.no_progress)
-    results = [o for o in outcomes if isinstance(o, BagResult)]
-    for failure in (o for o in outcomes if isinstance(o, BagFailure)):
-        print(f"sapnet-eval-bag: error: {failure.error}", file=sys.stderr)
-        failures.append(failure)
-    for result in results:
-        _print_summary(result)
-    if results:
-        report = write_report(args.output, results, failures, _settings(args, options))
-        print(f"sapnet-eval-bag: report {report}, metrics {args.output / 'metrics.json'}")
+    with output_folder(args.output):  # checked (and created) before any frame is derained
+        workers = args.workers or min(len(jobs), os.cpu_count() or 1)
+        outcomes = run_jobs(jobs, options, frames, workers, args.ray, progress=not args.no_progress)
+        results = [o for o in outcomes if isinstance(o, BagResult)]
+        for failure in (o for o in outcomes if isinstance(o, BagFailure)):
+            print(f"sapnet-eval-bag: error: {failure.error}", file=sys.stderr)
+            failures.append(failure)
+        for result in results:
+            _print_summary(result)
+        if results:
+            report = write_report(args.output, results, failures, _settings(args, options))
+            print(f"sapnet-eval-bag: report {report}, metrics {args.output / 'metrics.json'}")
     return 1 if failures or any(r.error for r in results) else 0
 
 

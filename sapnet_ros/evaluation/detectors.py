@@ -24,10 +24,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidGraph, InvalidProtobuf, NoSuchFile
 
 from sapnet_ros.errors import DetectorError
 from sapnet_ros.frames import ColorOrder, to_bgr8, to_network
+from sapnet_ros.model.sessions import inference_session
 
 LOG = logging.getLogger(__name__)
 DETECTORS = ("hog", "none", "onnx:PATH")
@@ -104,10 +104,7 @@ class YoloOnnxDetector:
         settings = ort.SessionOptions()
         if threads:
             settings.intra_op_num_threads = threads
-        try:
-            self._session = ort.InferenceSession(str(path), settings, providers=["CPUExecutionProvider"])
-        except (Fail, InvalidGraph, InvalidProtobuf, NoSuchFile) as err:
-            raise DetectorError(f"{path}: ONNX Runtime cannot load the detector ({str(err).splitlines()[0]})") from err
+        self._session = inference_session(path, settings, error=DetectorError)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 3:
             raise DetectorError(

@@ -13,18 +13,22 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from sapnet_ros.commands import quiet_worker, stop_workers
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.evaluation.records import BagResult
 from sapnet_ros.evaluation.run import BagJob, EvalOptions, evaluate_bag
+from sapnet_ros.io.atomic import staging_folder
 
 LOG = logging.getLogger(__name__)
 RAY_CPUS_PER_BAG = 2  # CPUs (and inference threads) a Ray task asks for when --threads is not given
@@ -69,7 +73,9 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
             options, derain=replace(options.derain, options=replace(options.derain.options, threads=threads))
         )
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
+    manager = context.Manager()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_worker)
+    try:
         frames = manager.Queue()
         futures: dict[Future[Outcome], int] = {
             pool.submit(_evaluate_in_worker, job, options, frames): i for i, job in enumerate(jobs)
@@ -82,7 +88,23 @@ def run_processes(jobs: Sequence[BagJob], options: EvalOptions, workers: int, ba
             for future in done:
                 outcomes[futures[future]] = _outcome(future, jobs[futures[future]])
         _drain(frames, bar)
+    except KeyboardInterrupt:
+        _stop_workers(pool, jobs)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        manager.shutdown()
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _stop_workers(pool: ProcessPoolExecutor, jobs: Sequence[BagJob]) -> None:
+    """End the workers now and remove the unfinished bags they were writing."""
+    stop_workers()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for job in jobs:
+        shutil.rmtree(staging_folder(job.output_bag, job.owner_pid).parent, ignore_errors=True)
+        with suppress(OSError):  # bags/, if nothing else is in it
+            job.output_bag.parent.rmdir()
 
 
 def _outcome(future: Future[Outcome], job: BagJob) -> Outcome:

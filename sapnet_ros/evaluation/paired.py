@@ -4,6 +4,11 @@ The way to compare a trained model with the shipped one: every pair is
 derained through the same ``Derainer`` the node uses, then compared with its
 clean image on RGB and on BT.601 luma (Y), as deraining papers report. One CSV
 row per image (with the rainy input's figures for reference), then the mean.
+
+With ``--weights`` the shipped weights are evaluated too, on the backend and
+at the precision the given weights ran at (``--precision auto`` would pick int8
+for the shipped weights, whose quantized model ships, and fp32 for freshly
+trained ones), so the two means differ only by the weights.
 """
 
 from __future__ import annotations
@@ -12,16 +17,19 @@ import argparse
 import csv
 import io
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from sapnet_ros.backends import BackendInfo
 from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, derain_settings
+from sapnet_ros.commands import command
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import SapnetError
-from sapnet_ros.io.atomic import write_atomic
+from sapnet_ros.io.atomic import check_writable, write_atomic
 from sapnet_ros.metrics import QUALITY_FIELDS, Quality, image_qualities, mean_quality
+from sapnet_ros.settings import DerainSettings
 from sapnet_ros.training.data import Pair, load_pairs, read_pair
 from sapnet_ros.training.monitor import quality_text
 
@@ -74,6 +82,13 @@ def summary(results: list[PairResult]) -> str:
     return "\n".join(lines)
 
 
+def shipped_alike(settings: DerainSettings, info: BackendInfo) -> DerainSettings:
+    """``settings`` with the shipped weights, on the backend and at the precision ``info`` says were used."""
+    options = replace(settings.options, weights=None, onnx=None, engine=None, precision=info.precision)
+    return replace(settings, backend=info.name, options=options)
+
+
+@command("sapnet-evaluate")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-evaluate",
@@ -90,11 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     add_derain_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    settings = derain_settings(parser, args)
     try:
         pairs = load_pairs(args.data)
-        with open_derainer(derain_settings(parser, args)) as derainer:
+        if args.csv is not None:
+            check_writable(args.csv)
+        with open_derainer(settings) as derainer:
             results = evaluate_pairs(derainer, pairs, progress=len(pairs) > 1)
             info = derainer.backend.info
+        baseline = None
+        if settings.options.weights is not None:
+            with open_derainer(shipped_alike(settings, info)) as derainer:
+                baseline = evaluate_pairs(derainer, pairs, progress=len(pairs) > 1)
+                baseline_info = derainer.backend.info
     except SapnetError as err:
         parser.exit(2, f"sapnet-evaluate: error: {err}\n")
     output = args.csv or Path(f"evaluation-{info.model_sha256[:12]}.csv")
@@ -103,4 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         f"sapnet-evaluate: {len(results)} pairs of {args.data}, backend {info.name} ({info.device}, {info.precision}), "
         f"model sha256 {info.model_sha256[:12]}\n{summary(results)}\n  per image: {output}"
     )
+    if baseline is not None and baseline_info.model_sha256 != info.model_sha256:
+        gain = (
+            mean_quality([r.derained for r in results]).psnr_rgb - mean_quality([r.derained for r in baseline]).psnr_rgb
+        )
+        print(
+            f"  shipped      {quality_text(mean_quality([r.derained for r in baseline]))} "
+            f"(same backend and precision)\n  --weights is {gain:+.2f} dB PSNR (RGB) against the shipped weights"
+        )
     return 0

@@ -193,9 +193,10 @@ def _bag_blocks(result: BagResult, summary: dict[str, Any], names: dict[str, str
         blocks += [Text(f"Against ground truth, mean of {summary['paired_frames']} paired frames:"),
                    Table(["metric", "rainy", "derained", "gain"], rows)]  # fmt: skip
     if nr := summary.get("no_reference"):
-        blocks.append(
-            Table(["no-reference metric", "rainy", "derained"], [[nr["metric"], fmt(nr[RAINY]), fmt(nr[DERAINED])]])
-        )
+        blocks += [
+            Table(["no-reference metric", "rainy", "derained"], [[nr["metric"], fmt(nr[RAINY]), fmt(nr[DERAINED])]]),
+            Text(BRISQUE_SCALE),
+        ]
     if change := summary.get("flicker"):
         row = [f"flicker: {change['metric']}, mean of {change['frames']} frames", fmt(change[RAINY]),
                fmt(change[DERAINED])]  # fmt: skip
@@ -206,16 +207,7 @@ def _bag_blocks(result: BagResult, summary: dict[str, Any], names: dict[str, str
     ]
     blocks.append(Table(["", "median", "p95", "max", "mean"], rows))
     if found := summary.get("detections"):
-        agree = summary.get("agreement", {})
-        rows = [
-            [variant, fmt(found[variant]["per_frame"]), fmt(found[variant]["mean_score"])]
-            + [fmt(agree[variant][k], 3) if variant in agree else "" for k in ("precision", "recall", "f1")]
-            for variant in (RAINY, DERAINED, CLEAN)
-            if found[variant]["frames"]
-        ]
-        header = ["on frames", "detections per frame", "mean score", "precision", "recall", "F1"]
-        blocks += [Text(f"Detector {result.detector}; agreement with the clean frames' detections at IoU 0.5:"),
-                   Table(header, rows)]  # fmt: skip
+        blocks += _detection_blocks(result.detector, found, summary.get("agreement", {}))
     for name, (caption, png) in plots(result).items():
         blocks.append(Figure(caption, f"plots/{names[result.name]}-{name}.png", png))
     for thumb in result.thumbnails:
@@ -224,6 +216,33 @@ def _bag_blocks(result: BagResult, summary: dict[str, Any], names: dict[str, str
         path = f"thumbnails/{names[result.name]}-{thumb.kind}-frame{thumb.index}.png"
         blocks.append(Figure(caption, path, thumb.png))
     return blocks
+
+
+BRISQUE_SCALE = (
+    "BRISQUE scores naturalness without a reference: lower is better, about 0-100 on ordinary photos; "
+    "very clean or smooth frames (such as derained ones) can score below 0, which is not an error."
+)
+AGREEMENT = ("precision", "recall", "f1")
+
+
+def _detection_blocks(detector: str, found: dict[str, Any], agree: dict[str, Any]) -> list[Block]:
+    """The detector table; precision/recall/F1 only with ground truth, and a plain sentence when it found nothing."""
+    variants = [variant for variant in (RAINY, DERAINED, CLEAN) if found[variant]["frames"]]
+    if not any(found[variant]["per_frame"] for variant in variants):
+        return [Text(f"Detector {detector} found nothing in any frame (rainy or derained), so it tells nothing here.")]
+    with_truth = any(variant in agree for variant in variants)
+    rows = [
+        [variant, fmt(found[variant]["per_frame"]), fmt(found[variant]["mean_score"])]
+        + ([fmt(agree[variant][k], 3) if variant in agree else "" for k in AGREEMENT] if with_truth else [])
+        for variant in variants
+    ]
+    header = ["on frames", "detections per frame", "mean score"] + (["precision", "recall", "F1"] if with_truth else [])
+    caption = (
+        "agreement with the clean frames' detections at IoU 0.5:"
+        if with_truth
+        else "without ground truth there is nothing to score precision and recall against:"
+    )
+    return [Text(f"Detector {detector}; {caption}"), Table(header, rows)]
 
 
 def build(

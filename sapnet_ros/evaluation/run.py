@@ -34,6 +34,7 @@ from sapnet_ros.evaluation.pairing import StampPairer
 from sapnet_ros.evaluation.records import CLEAN, DERAINED, RAINY, BagResult, DetectionStats, FrameRecord
 from sapnet_ros.evaluation.thumbnails import ThumbnailPicker, side_by_side
 from sapnet_ros.frames import colour_view, to_bgr8
+from sapnet_ros.io.atomic import atomic_folder
 from sapnet_ros.io.bags import (
     COMPRESSED_IMAGE,
     BagWriter,
@@ -91,11 +92,17 @@ class EvalOptions:
 
 @dataclass(frozen=True)
 class BagJob:
-    """One bag to evaluate and where its derained copy goes."""
+    """One bag to evaluate and where its derained copy goes.
+
+    The copy is built in a staging folder beside ``output_bag`` (see
+    ``io.atomic.atomic_folder``) that belongs to process ``owner_pid`` (None:
+    the one evaluating), so that a parent can remove its workers' leftovers.
+    """
 
     name: str
     source: Path
     output_bag: Path
+    owner_pid: int | None = None
 
 
 def derained_topic_for(topic: str) -> str:
@@ -230,7 +237,7 @@ class _BagEvaluator:
     def _decode(self, reader: AnyReader, connection: Connection, raw: bytes, what: str) -> tuple[Any, Decoded] | None:
         try:
             msg: Any = reader.deserialize(raw, connection.msgtype)
-            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE)
+            return msg, decode(msg, connection.msgtype == COMPRESSED_IMAGE, self.options.derain.max_pixels)
         except AnyReaderError as err:
             self.skip(f"{what} that cannot be deserialized ({err})")
         except ImageFormatError as err:
@@ -329,9 +336,12 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
     Raises:
         BagError: the bag cannot be opened, lacks a topic (the message lists
             its topics), or the output exists. Corruption found while reading
-            does not raise: the result's ``error`` says how far it got.
+            (or a bag cut short) does not raise: the result's ``error`` says
+            how far it got. An interrupt leaves no output bag.
     """
     started = time.perf_counter()
+    if job.output_bag.exists():
+        raise BagError(f"{job.output_bag}: already exists; refusing to overwrite a bag")
     detector = create_detector(options.detector, options.derain.options.threads)
     brisque = None if options.gt_topic else Brisque()
     with open_bag(job.source) as reader:
@@ -343,7 +353,8 @@ def evaluate_bag(job: BagJob, options: EvalOptions, progress: Callable[[int], ob
             )
         with (
             open_derainer(options.derain) as derainer,
-            BagWriter(job.output_bag) as writer,
+            atomic_folder(job.output_bag, job.owner_pid) as staging,  # the bag appears only when complete
+            BagWriter(staging) as writer,
         ):
             evaluator = _BagEvaluator(options, (derainer, detector, brisque), writer, progress, reader.start_time)
             copy = Passthrough(reader, writer)

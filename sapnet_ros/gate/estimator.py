@@ -27,6 +27,7 @@ import onnxruntime as ort
 from sapnet_ros import resources
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.frames import LUMA_BT601, SCALES, ColorOrder, check_image
+from sapnet_ros.model.sessions import inference_session
 
 MODEL_FILE = "rain_estimator.onnx"
 FORMAT = "sapnet_ros-rain-estimator"
@@ -101,10 +102,7 @@ class RainEstimator:
         settings = ort.SessionOptions()
         settings.intra_op_num_threads = 1  # a few MFLOP per frame: threads would only wait on each other
         settings.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(self.path), settings, providers=["CPUExecutionProvider"])
-        except Exception as err:  # ONNX Runtime raises its own exception types for unreadable models
-            raise WeightsError(f"{self.path}: not a readable ONNX model ({err})") from err
+        self.session = inference_session(self.path, settings)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if self.metadata.get("format") != FORMAT:
             raise WeightsError(f"{self.path}: not a rain estimator (format {self.metadata.get('format')!r})")

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sapnet_ros import __version__, resources
+from sapnet_ros.commands import command
 from sapnet_ros.gate.estimator import (
     FORMAT,
     GRID,
@@ -299,6 +300,7 @@ def train_and_export(config: EstimatorTrainConfig, output: Path) -> dict[str, ob
     return report
 
 
+@command("sapnet-train-rain-estimator")
 def main(argv: list[str] | None = None) -> int:
     defaults = EstimatorTrainConfig()
     parser = argparse.ArgumentParser(

@@ -11,6 +11,9 @@ messages into a rosbag2 output as CDR, so a processed bag replays with
 
 from __future__ import annotations
 
+import logging
+import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +38,9 @@ from rosbags.typesys.store import Typestore
 
 from sapnet_ros.errors import BagError
 from sapnet_ros.io.messages import array_to_image_fields
+from sapnet_ros.io.salvage import SalvageError, salvage
 
+LOG = logging.getLogger(__name__)
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 ROS1_TYPESTORE = get_typestore(Stores.ROS1_NOETIC)  # ROS 1 definitions (Header with seq) for .bag output
 IMAGE = "sensor_msgs/msg/Image"
@@ -44,23 +49,47 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
 
+_SALVAGED: weakref.WeakKeyDictionary[AnyReader, str] = weakref.WeakKeyDictionary()  # reader -> what was rescued
+
+
 @contextmanager
 def open_bag(paths: Path | Sequence[Path]) -> Iterator[AnyReader]:
     """Open one bag (or the split parts of one) for reading.
+
+    A rosbag2 folder whose mcap or sqlite3 file was cut short (and so does not
+    open) is read from a rescued copy of its complete part (see ``salvage``);
+    ``read_messages`` then ends with a BagError saying how far it got.
 
     Raises:
         BagError: missing, unreadable or not a bag.
     """
     paths = [paths] if isinstance(paths, Path) else list(paths)
+    with tempfile.TemporaryDirectory(prefix="sapnet-salvage-") as scratch:
+        try:
+            reader = AnyReader(paths, default_typestore=TYPESTORE)  # raises for missing paths already
+            reader.open()
+        except (AnyReaderError, OSError) as err:
+            reader = _salvaged_reader(paths, Path(scratch), err)
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+
+def _salvaged_reader(paths: list[Path], scratch: Path, err: Exception) -> AnyReader:
+    """A reader of the rescued part of a damaged rosbag2 folder; BagError (about ``err``) if nothing is left."""
+    cannot_open = BagError(f"{', '.join(map(str, paths))}: cannot open bag ({err})")
+    if len(paths) != 1:
+        raise cannot_open from err
     try:
-        reader = AnyReader(paths, default_typestore=TYPESTORE)  # raises for missing paths already
+        rescued, note = salvage(paths[0], scratch)
+        reader = AnyReader([rescued], default_typestore=TYPESTORE)
         reader.open()
-    except (AnyReaderError, OSError) as err:
-        raise BagError(f"{', '.join(map(str, paths))}: cannot open bag ({err})") from err
-    try:
-        yield reader
-    finally:
-        reader.close()
+    except (SalvageError, AnyReaderError, OSError):
+        raise cannot_open from err
+    LOG.warning("%s: %s; reading what is left", paths[0], note)
+    _SALVAGED[reader] = f"{paths[0]}: {note}"
+    return reader
 
 
 def read_messages(reader: AnyReader, connections: Sequence[Connection] = ()) -> Iterator[tuple[Connection, int, bytes]]:
@@ -68,21 +97,27 @@ def read_messages(reader: AnyReader, connections: Sequence[Connection] = ()) -> 
 
     Raises:
         BagError: the bag is corrupt or truncated; the message says how many
-            messages were read and how far into the recording it stopped.
+            messages were read and how far into the recording it stopped
+            (after the last message rescued from a bag cut short, too).
     """
     messages = reader.messages(connections=connections)
     count, timestamp = 0, reader.start_time
+    where = ", ".join(map(str, reader.paths))
     while True:
         try:
             connection, timestamp, raw = next(messages)
         except StopIteration:
+            if reader in _SALVAGED:
+                raise BagError(
+                    f"{_SALVAGED[reader]}: read {count} of {reader.message_count} messages "
+                    f"({(timestamp - reader.start_time) / 1e9:.2f} s into the recording), the rest is lost"
+                ) from None
             return
         # rosbags passes the storage layer's own errors through (sqlite3, zstd, lz4, struct, its ReaderErrors).
         except Exception as err:
             seconds = (timestamp - reader.start_time) / 1e9
-            where = ", ".join(map(str, reader.paths))
             raise BagError(
-                f"{where}: unreadable after {count} of {reader.message_count} messages "
+                f"{_SALVAGED.get(reader, where)}: unreadable after {count} of {reader.message_count} messages "
                 f"({seconds:.2f} s into the recording): {type(err).__name__}: {err}"
             ) from err
         count += 1

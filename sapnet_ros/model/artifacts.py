@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sapnet_ros import resources
 from sapnet_ros.errors import WeightsError
+from sapnet_ros.model.sessions import read_onnx
 
 if TYPE_CHECKING:
     import onnx
@@ -44,10 +45,8 @@ def metadata_of(model: onnx.ModelProto) -> dict[str, str]:
 
 
 def read_metadata(path: Path) -> dict[str, str]:
-    """The metadata properties of an ONNX file, without loading its weights."""
-    import onnx  # here, not at the top: see the module docstring
-
-    return metadata_of(onnx.load(str(path), load_external_data=False))
+    """The metadata properties of an ONNX file, without loading its weights (WeightsError if unreadable)."""
+    return metadata_of(read_onnx(path))
 
 
 def weights_sha256(weights_path: Path | None = None) -> str:
@@ -64,12 +63,19 @@ def cached_onnx_path(sha256: str) -> Path:
 
 
 def exported_onnx(weights_path: Path | None = None) -> Path | None:
-    """The ONNX export of ``weights_path`` if one exists (a shipped one of any rung, else a cached one), else None."""
+    """The ONNX export of ``weights_path`` if one exists, else None.
+
+    Looked for: the shipped ones (every rung of the speed ladder), then the one beside the weights with their
+    stem (``sapnet-train``'s hand-off writes ``sapnet.onnx`` next to
+    ``sapnet.safetensors``), then a cached one; each must name the weights'
+    sha256 in its metadata.
+    """
     sha256 = weights_sha256(weights_path)
-    for name in resources.MODEL_NAMES:  # every rung of the speed ladder ships its ONNX model
-        shipped = resources.model_files(name).onnx
-        if shipped.is_file() and read_metadata(shipped).get("weights_sha256") == sha256:
-            return shipped
+    beside = [weights_path.with_suffix(".onnx")] if weights_path is not None else []
+    shipped = [resources.model_files(name).onnx for name in resources.MODEL_NAMES]  # every rung of the ladder
+    for candidate in (*shipped, *beside):
+        if candidate.is_file() and read_metadata(candidate).get("weights_sha256") == sha256:
+            return candidate
     cached = cached_onnx_path(sha256)
     return cached if cached.is_file() else None
 

@@ -17,6 +17,7 @@ import onnx
 import torch
 
 from sapnet_ros import __version__, resources
+from sapnet_ros.commands import command
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.io.atomic import atomic_path
 from sapnet_ros.model.artifacts import cached_onnx_path, exported_onnx, file_sha256
@@ -131,6 +132,7 @@ def onnx_for_weights(weights_path: Path | None = None) -> Path:
     return export_onnx(cached, path)
 
 
+@command("sapnet-export")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-export",

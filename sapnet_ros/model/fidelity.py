@@ -12,11 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from sapnet_ros.frames import from_network, to_network
 from sapnet_ros.io.images import read_image
 from sapnet_ros.metrics import image_quality
+from sapnet_ros.model.sessions import inference_session
 from sapnet_ros.resources import sample_images
 from sapnet_ros.synthesis.rain import photo_pairs
 
@@ -64,7 +64,7 @@ def compare(outputs: tuple[np.ndarray, ...], reference: tuple[np.ndarray, ...], 
 
 def run_model(onnx_path: Path, images: list[np.ndarray]) -> tuple[np.ndarray, ...]:
     """``onnx_path``'s outputs for uint8 (H, W, 3) RGB ``images``, each as uint8 RGB of the same shape."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = inference_session(onnx_path)
     name = session.get_inputs()[0].name
     return tuple(from_network(session.run(None, {name: to_network(image)[None]})[0][0], like=image) for image in images)
 

@@ -23,6 +23,7 @@ from torch import nn
 
 DILATIONS = (1, 2, 4, 8, 16)
 CRA_REDUCTION = 16
+MAX_CHANNELS = 1024  # far beyond any useful width
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Architecture:
             stages, channels = int(metadata.get("stages", 6)), int(metadata.get("channels", 32))
         except ValueError as err:
             raise ValueError(f"stages and channels must be integers ({err})") from err
+        if channels > MAX_CHANNELS:  # a damaged or hostile file must not allocate gigabytes
+            raise ValueError(f"channels={channels} is above {MAX_CHANNELS}")
         return cls(stages=stages, channels=channels, separable=separable == "true")
 
     def macs_per_pixel(self) -> int:

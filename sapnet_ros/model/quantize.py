@@ -43,8 +43,10 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from sapnet_ros import resources
+from sapnet_ros.commands import command
 from sapnet_ros.errors import SapnetError
 from sapnet_ros.frames import to_network
+from sapnet_ros.io.atomic import atomic_path
 from sapnet_ros.io.images import collect_images, read_image
 from sapnet_ros.model.artifacts import (
     DEFAULT_INT8,
@@ -144,22 +146,21 @@ def quantize_model(
     model = onnx.load(str(onnx_path))
     keep = [node.name for node in model.graph.node if KEEP_FLOAT.search(node.name)]
     LOG.info("calibrating on %d images; %d of %d nodes kept in float", len(batches), len(keep), len(model.graph.node))
-    temporary = output.with_name(output.name + ".tmp")
-    quantize_static(
-        str(onnx_path),
-        str(temporary),
-        _Batches(batches),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=keep,
-        calibrate_method=CalibrationMethod.MinMax,
-        # TensorRT's Q/DQ importer takes int8 DequantizeLinear inputs only (onnx-tensorrt#850): its biases stay
-        # float and TensorRT fuses them itself; ONNX Runtime's QLinearConv on the CPU wants them int32.
-        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
-    )
-    temporary.replace(output)
+    with atomic_path(output) as temporary:
+        quantize_static(
+            str(onnx_path),
+            str(temporary),
+            _Batches(batches),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep,
+            calibrate_method=CalibrationMethod.MinMax,
+            # TensorRT's Q/DQ importer takes int8 DequantizeLinear inputs only (onnx-tensorrt#850): its biases stay
+            # float and TensorRT fuses them itself; ONNX Runtime's QLinearConv on the CPU wants them int32.
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True, "QuantizeBias": not symmetric},
+        )
     return output
 
 
@@ -188,13 +189,14 @@ def make_int8(
     """
     weights = read_weights(weights_path)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as scratch:
-        fused = Path(scratch) / "fused.onnx"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:  # ``output`` appears only once its quality is stored in it
+        fused, quantized = Path(scratch) / "fused.onnx", Path(scratch) / "int8.onnx"
         onnx.save(build_graph(weights), str(fused))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        quantize_model(fused, output, calib_dir, symmetric, images)
+        quantize_model(fused, quantized, calib_dir, symmetric, images)
         LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
-        quality = compare_models(fused, output)
+        quality = compare_models(fused, quantized)
+        model = onnx.load(str(quantized))
     metadata = {
         "precision": "int8",
         "quantization": "QDQ, per-channel symmetric int8 weights, "
@@ -206,11 +208,11 @@ def make_int8(
         "kept_float": KEEP_FLOAT.pattern,
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
     }
-    model = onnx.load(str(output))
     save_onnx(model, output, {**metadata_of(model), **metadata})
     return metadata
 
 
+@command("sapnet-quantize")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-quantize",

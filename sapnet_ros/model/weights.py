@@ -21,7 +21,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from sapnet_ros import resources
+from sapnet_ros.commands import command
 from sapnet_ros.errors import WeightsError
+from sapnet_ros.io.atomic import atomic_path
 from sapnet_ros.model.artifacts import file_sha256
 from sapnet_ros.model.network import Architecture, SAPNet
 
@@ -48,7 +50,17 @@ class Weights:
 
     @property
     def stages(self) -> int:
+        """Recurrent stages the weights were trained with (metadata ``stages``, 6 without; checked on reading)."""
         return self.architecture.stages
+
+
+MAX_STAGES = 64  # far beyond any useful count; a bigger one is a damaged or hostile file
+
+
+def _check_stages(path: Path, metadata: dict[str, str]) -> None:
+    text = metadata.get("stages", "6")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_STAGES:
+        raise WeightsError(f"{path}: metadata stages={text!r} is not a whole number in [1, {MAX_STAGES}]")
 
 
 def _read_pth(path: Path) -> dict[str, torch.Tensor]:
@@ -115,9 +127,8 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
 def save_weights(state_dict: dict[str, torch.Tensor], output: Path, metadata: dict[str, str]) -> Path:
     """Write ``state_dict`` as safetensors with ``metadata``, atomically (temporary name, then rename)."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_suffix(output.suffix + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary), metadata=metadata)
-    temporary.replace(output)
+    with atomic_path(output) as temporary:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, str(temporary), metadata=metadata)
     return output
 
 
@@ -132,6 +143,7 @@ def read_weights(path: Path | str | None = None) -> Weights:
     """
     path = Path(path) if path is not None else resources.default_weights()
     state_dict, metadata = read_state_dict(path)
+    _check_stages(path, metadata)
     weights = Weights(path=path, sha256=file_sha256(path), state_dict=state_dict, metadata=metadata)
     architecture = weights.architecture
     check_state_dict(path, state_dict, SAPNet.build(architecture), f"SAPNet {describe(architecture)}")
@@ -174,6 +186,7 @@ def convert(source: Path, output: Path, origin: str, licence: str) -> Path:
     return save_weights(weights.state_dict, output, metadata)
 
 
+@command("sapnet-convert-weights")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-convert-weights",

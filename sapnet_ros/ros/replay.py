@@ -27,7 +27,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosbags.highlevel import AnyReader
 
-from sapnet_ros.errors import BagError, SapnetError
+from sapnet_ros.commands import command
+from sapnet_ros.errors import BagError, OutputExistsError, SapnetError
+from sapnet_ros.io.atomic import atomic_folder
 from sapnet_ros.io.bags import (
     CAMERA_INFO,
     COMPRESSED_IMAGE,
@@ -36,6 +38,7 @@ from sapnet_ros.io.bags import (
     TYPESTORE,
     BagWriter,
     open_bag,
+    read_messages,
     stamp_ns,
     topics,
 )
@@ -59,6 +62,7 @@ class ReplaySummary:
     camera_info_matched: int
     last_frame_answered: bool
     output: str
+    error: str | None = None  # the bag was damaged or cut short: how far it got
 
     @property
     def dropped(self) -> int:
@@ -77,6 +81,7 @@ class ReplaySummary:
                 f"  last frame   {'answered' if self.last_frame_answered else 'NOT answered before the timeout'}",
                 f"  wrote        {self.output}",
             ]
+            + ([f"  STOPPED EARLY {self.error}"] if self.error else [])
         )
 
 
@@ -175,7 +180,10 @@ def replay(
     try:
         with open_bag(bag) as reader:
             source = image_topic(reader, topic)
-            writer = BagWriter(output)  # refuses an existing output before anything runs
+            if output.exists():  # refused before anything runs
+                raise BagError(f"{output}: already exists; refusing to overwrite a bag")
+            if output.resolve().is_relative_to(bag.resolve()):
+                raise OutputExistsError(f"{output}: would be written inside the bag {bag}; give another --output")
             recorder = Recorder(derained or f"{source.rsplit('/', 1)[0]}/image_derained")
             node = Node("sapnet_replay", context=context)
             executor = SingleThreadedExecutor(context=context)
@@ -183,7 +191,7 @@ def replay(
             spinner = threading.Thread(target=executor.spin, name="replay-spin", daemon=True)
             spinner.start()
             try:
-                return _play(reader, node, recorder, writer, source, rate, wait_s, timeout_s)
+                return _play(reader, node, recorder, output, source, rate, wait_s, timeout_s)
             finally:
                 executor.shutdown()
                 spinner.join()
@@ -196,7 +204,7 @@ def _play(
     reader: AnyReader,
     node: Node,
     recorder: Recorder,
-    writer: BagWriter,
+    output: Path,
     source: str,
     rate: float,
     wait_s: float,
@@ -219,19 +227,23 @@ def _play(
         raise SapnetError(f"nobody publishes {recorder.derained} within {wait_s:.0f} s; use --derained-topic")
     has_camera_info = any(c.msgtype == CAMERA_INFO for c in connections)
     sent: dict[int, float] = {}  # header stamp ns -> time.monotonic() of publishing
-    with writer:
+    error = None
+    with atomic_folder(output) as staging, BagWriter(staging) as writer:  # an interrupt leaves no output
         recorder.attach(writer)
         try:
             started = time.monotonic()
             first: int | None = None
-            for connection, timestamp, data in reader.messages(connections=connections):
-                first = timestamp if first is None else first
-                delay = started + (timestamp - first) / 1e9 / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                if connection.topic == source:
-                    sent[stamp_ns(reader.deserialize(data, connection.msgtype))] = time.monotonic()
-                publishers[connection.topic].publish(bytes(data))
+            try:
+                for connection, timestamp, data in read_messages(reader, connections):
+                    first = timestamp if first is None else first
+                    delay = started + (timestamp - first) / 1e9 / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    if connection.topic == source:
+                        sent[stamp_ns(reader.deserialize(data, connection.msgtype))] = time.monotonic()
+                    publishers[connection.topic].publish(bytes(data))
+            except BagError as err:  # damaged or cut short: what was played is still answered and recorded
+                error = str(err)
             duration = time.monotonic() - started
             last = max(sent, default=None)
             answered = last is not None and wait_for(lambda: recorder.answered(last, has_camera_info), timeout_s)
@@ -251,10 +263,12 @@ def _play(
         camera_info_out=len(recorder.camera_infos),
         camera_info_matched=len(recorder.camera_infos & recorder.frames.keys()),
         last_frame_answered=answered,
-        output=str(writer.path),
+        output=str(output),
+        error=error,
     )
 
 
+@command("sapnet-replay")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-replay",
@@ -277,13 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=60.0, help="seconds to wait for the last answer (default: %(default)s)"
     )
     args = parser.parse_args(argv)
-    output = args.output or Path(f"{args.bag.with_suffix('').name}_derained")
+    bag = args.bag.resolve()
+    output = args.output or Path(f"{bag.stem if bag.is_file() else bag.name}_derained")
     try:
         summary = replay(args.bag, output, args.topic, args.derained_topic, args.rate, args.wait, args.timeout)
     except SapnetError as err:
         parser.exit(2, f"sapnet-replay: error: {err}\n")
     print(summary.report())
-    return 0 if summary.frames_out > 0 else 1
+    return 0 if summary.frames_out > 0 and summary.error is None else 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import configure_logging
-from sapnet_ros.errors import OutputExistsError, SapnetError
+from sapnet_ros.commands import command
+from sapnet_ros.errors import BagError, OutputExistsError, SapnetError
 from sapnet_ros.io.bags import COMPRESSED_IMAGE, connections_for, open_bag, read_messages
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
 from sapnet_ros.io.messages import Decoded
@@ -107,26 +108,30 @@ def from_bag(
     with open_bag(bag) as reader:
         connections = connections_for(reader, topic)
         messages = read_messages(reader, connections)
-        for index, (connection, _, raw) in enumerate(tqdm(messages, unit="msg", file=sys.stderr)):
-            if index % every:
-                continue
-            try:
-                msg: Any = reader.deserialize(raw, connection.msgtype)
-                decoded = decode(msg, connection.msgtype == COMPRESSED_IMAGE)
-            except SapnetError as err:
-                failures.append(f"skipped message {index} of {topic}: {err}")
-                continue
-            clean = as_bgr(decoded)
-            for variant, synthesizer in enumerate(synthesizers):
-                writer.write(
-                    _variant_name(f"frame_{index:06d}", variant, variants), synthesizer.apply(clean, kept), clean
-                )
-            kept += 1
-            if max_frames and kept >= max_frames:
-                break
+        try:
+            for index, (connection, _, raw) in enumerate(tqdm(messages, unit="msg", file=sys.stderr)):
+                if index % every:
+                    continue
+                try:
+                    msg: Any = reader.deserialize(raw, connection.msgtype)
+                    decoded = decode(msg, connection.msgtype == COMPRESSED_IMAGE)
+                except SapnetError as err:
+                    failures.append(f"skipped message {index} of {topic}: {err}")
+                    continue
+                clean = as_bgr(decoded)
+                for variant, synthesizer in enumerate(synthesizers):
+                    writer.write(
+                        _variant_name(f"frame_{index:06d}", variant, variants), synthesizer.apply(clean, kept), clean
+                    )
+                kept += 1
+                if max_frames and kept >= max_frames:
+                    break
+        except BagError as err:  # damaged or cut short: the pairs made before stay
+            failures.append(f"stopped early: {err}")
     return failures
 
 
+@command("sapnet-make-pairs")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-make-pairs",

@@ -31,14 +31,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import DeferredInterrupts, command, deferred_interrupts
 from sapnet_ros.errors import ConfigError, SapnetError, TrainingError
+from sapnet_ros.io.atomic import output_folder, stale_temporaries
 from sapnet_ros.model.network import Architecture, SAPNet
 from sapnet_ros.model.weights import Weights, load_model
 from sapnet_ros.training import distributed
 from sapnet_ros.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from sapnet_ros.training.config import TrainConfig, load_config, read_yaml, save_config, to_dict
 from sapnet_ros.training.data import PairDataset, PatchDataset, load_pairs
-from sapnet_ros.training.handoff import export_run
+from sapnet_ros.training.handoff import WEIGHTS_NAME, export_run
 from sapnet_ros.training.losses import TrainingLoss
 from sapnet_ros.training.monitor import Monitor, quality_text
 from sapnet_ros.training.validation import input_quality, validate_model
@@ -146,9 +148,19 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.checkpoints = config.log.run_dir / "checkpoints"
         self.monitor = Monitor(config.log.run_dir, config.log.tensorboard) if ranks.is_main else None
+        self.interrupts = DeferredInterrupts()  # replaced by the live one while ``fit`` runs
+
+    def _stop_requested(self) -> bool:
+        """Whether SIGINT/SIGTERM arrived on any rank (all ranks stop after the same step)."""
+        flag = torch.tensor(float(self.interrupts.requested), device=self.device)
+        return bool(distributed.mean_across(flag, self.ranks) > 0)
 
     def restore(self, state: dict[str, Any], source: Path) -> None:
-        """Continue from a checkpoint: weights, optimizer, schedule, scaler, position and RNG states."""
+        """Continue from a checkpoint: weights, optimizer, schedule, scaler, position and RNG states.
+
+        Raises:
+            TrainingError: its weights do not fit.
+        """
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as err:
@@ -181,15 +193,25 @@ class Trainer:
                 self.steps_per_epoch,
                 self.criterion.weights,
             )
-        if self.step == 0 and self.val_set is not None:
-            self.validate()  # the starting point: what training has to beat
-        while self.epoch < self.config.optim.epochs and not self._out_of_steps():
-            if self.run_epoch():
-                self.scheduler.step()
-                self.epoch, self.step_in_epoch = self.epoch + 1, 0
-                if self.val_set is not None:
-                    self.validate()
-            self.save()
+        with deferred_interrupts() as self.interrupts:
+            if self.step == 0 and self.val_set is not None:
+                self.validate()  # the starting point: what training has to beat
+            while self.epoch < self.config.optim.epochs and not self._out_of_steps():
+                if self.run_epoch():
+                    self.scheduler.step()
+                    self.epoch, self.step_in_epoch = self.epoch + 1, 0
+                    if self.val_set is not None:
+                        self.validate()
+                self.save()
+                if self._stop_requested():
+                    LOG.warning(
+                        "interrupted: saved %s at epoch %d, step %d; continue with --resume",
+                        self.checkpoints / "last.pt",
+                        self.epoch + 1,
+                        self.step,
+                    )
+                    self.interrupts.raise_if_requested()
+                    raise KeyboardInterrupt("another rank")
         exported = self.hand_off() if self.ranks.is_main else []
         distributed.barrier(self.ranks)
         if self.monitor is not None:
@@ -236,7 +258,7 @@ class Trainer:
             if self.monitor is not None and self.step % self.config.log.every_steps == 0:
                 values = {"lr": self.optimizer.param_groups[0]["lr"], "loss": loss, **terms, "images_per_s": rate}
                 self.monitor.log_train(self.step, self.epoch + 1, values)
-            if self._out_of_steps():
+            if self._out_of_steps() or self._stop_requested():
                 break
             if self.step % self.config.log.checkpoint_every == 0 and self.step_in_epoch < self.steps_per_epoch:
                 self.save()
@@ -296,6 +318,10 @@ class Trainer:
         """Rank 0 writes ``last.pt`` atomically (with the resolved config beside it)."""
         if not self.ranks.is_main:
             return
+        for name in ("last.pt", "best.pt", "config.yaml"):
+            for leftover in stale_temporaries(self.checkpoints / name):
+                LOG.warning("removing %s, left by a run killed while it saved", leftover)
+                leftover.unlink()
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -337,8 +363,24 @@ class Trainer:
         )
 
 
+RESUMABLE = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "step_in_epoch", "best", "rng", "config")
+
+
+def check_resumable(state: dict[str, Any], source: Path) -> None:
+    """Raise TrainingError naming what a checkpoint lacks for a resume (``best.pt`` holds weights only)."""
+    missing = [key for key in RESUMABLE if key not in state]
+    if missing:
+        raise TrainingError(
+            f"{source}: cannot resume from it: it lacks {', '.join(missing)} (a best.pt keeps the best "
+            f"weights only); resume from last.pt beside it, or fine-tune from the exported weights with "
+            f"model.init=RUN/export/{WEIGHTS_NAME}"
+        )
+
+
 def train(config: TrainConfig, resume: dict[str, Any] | None = None, resume_path: Path | None = None) -> TrainResult:
     """Run (or continue, from the checkpoint dict ``resume``) one training job on this rank."""
+    if resume is not None:
+        check_resumable(resume, resume_path or Path("checkpoint"))
     ranks = distributed.from_environment()
     device = distributed.choose_device(config.runtime.device, ranks)
     threads = torch.get_num_threads()
@@ -364,6 +406,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any], prefix: str = "") ->
     return changes
 
 
+@command("sapnet-train")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sapnet-train",
@@ -390,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.WARNING)  # one rank speaks for the job
     try:
         state = load_checkpoint(args.resume) if args.resume else None
+        if state is not None:
+            check_resumable(state, args.resume)
         values = read_yaml(args.config) if args.config else copy.deepcopy(state["config"]) if state else {}
         for option in ("vgg_weights", "lpips_weights", "seg_weights"):
             if getattr(args, option) is not None:
@@ -398,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         if state is not None:
             for change in _changed(state["config"], to_dict(config)):
                 LOG.warning("configuration differs from the checkpoint's: %s", change)
-        result = train(config, state, args.resume)
+        with output_folder(config.log.run_dir):  # checked before any data is read or step taken
+            result = train(config, state, args.resume)
     except TrainingError as err:
         LOG.error("%s", err)
         return 1

@@ -83,5 +83,5 @@ def test_unknown_detectors_and_unreadable_models_are_refused(tmp_path: Path) -> 
     with pytest.raises(DetectorError, match="unknown detector 'yolo'"):
         create_detector("yolo")
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
-    with pytest.raises(DetectorError, match=r"bad\.onnx: ONNX Runtime cannot load the detector"):
+    with pytest.raises(DetectorError, match=r"bad\.onnx: not a readable ONNX model \(\[ONNXRuntimeError\]"):
         create_detector(f"onnx:{tmp_path / 'bad.onnx'}")

@@ -8,7 +8,19 @@ import numpy as np
 
 from sapnet_ros.evaluation.fleet import BagFailure
 from sapnet_ros.evaluation.records import BagResult, FrameRecord, Thumbnail
-from sapnet_ros.evaluation.report import Figure, Heading, Table, Text, finite, fmt, to_html, to_markdown, write_report
+from sapnet_ros.evaluation.report import (
+    BRISQUE_SCALE,
+    Figure,
+    Heading,
+    Table,
+    Text,
+    _detection_blocks,
+    finite,
+    fmt,
+    to_html,
+    to_markdown,
+    write_report,
+)
 from sapnet_ros.evaluation.thumbnails import side_by_side
 from sapnet_ros.metrics import Quality
 
@@ -76,3 +88,39 @@ def test_write_report_covers_every_bag_and_failure(tmp_path: Path) -> None:
     assert (tmp_path / "thumbnails" / "north-best-frame1.png").read_bytes() == _png()
     assert (tmp_path / "plots" / "south-latency.png").is_file() and html_path == tmp_path / "report.html"
     assert html_path.read_text().count("data:image/png;base64,") == 2 * (2 + 1)  # quality + latency plots, thumbnail
+
+
+def _found(per_frame: float, frames: int = 3) -> dict[str, float | int | None]:
+    return {"per_frame": per_frame, "mean_score": 0.7 if per_frame else None, "frames": frames}
+
+
+def test_detections_without_ground_truth_have_no_empty_agreement_columns() -> None:
+    found = {"rainy": _found(1.5), "derained": _found(2.0), "clean": _found(0.0, frames=0)}
+    markdown = to_markdown(_detection_blocks("hog", found, {}))
+    assert "| on frames | detections per frame | mean score |\n" in markdown
+    assert "precision" not in markdown.split("\n\n")[1]  # the table, not the sentence
+    assert "| derained | 2.00 | 0.70 |" in markdown and "without ground truth" in markdown
+
+
+def test_detections_with_ground_truth_keep_precision_and_recall() -> None:
+    found = {"rainy": _found(1.0), "derained": _found(1.0), "clean": _found(1.0)}
+    agree = {variant: {"precision": 0.5, "recall": 0.25, "f1": 0.333} for variant in ("rainy", "derained")}
+    markdown = to_markdown(_detection_blocks("hog", found, agree))
+    assert "| on frames | detections per frame | mean score | precision | recall | F1 |" in markdown
+    assert "| rainy | 1.00 | 0.70 | 0.500 | 0.250 | 0.333 |" in markdown
+
+
+def test_a_detector_that_found_nothing_says_so() -> None:
+    found = {"rainy": _found(0.0), "derained": _found(0.0), "clean": _found(0.0, frames=0)}
+    (block,) = _detection_blocks("onnx:yolo.onnx", found, {})
+    assert isinstance(block, Text) and "found nothing in any frame" in block.text
+
+
+def test_brisque_comes_with_its_scale(tmp_path: Path) -> None:
+    result = _result("north", 15.0)
+    for record in result.records:
+        record.quality = {}
+        record.no_reference = {"rainy": 40.0, "derained": -3.0}
+    write_report(tmp_path, [result], [], {})
+    markdown = (tmp_path / "report.md").read_text()
+    assert BRISQUE_SCALE in markdown and "below 0" in BRISQUE_SCALE

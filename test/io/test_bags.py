@@ -129,3 +129,51 @@ def test_camera_info_is_an_ideal_pinhole_of_the_image_size(tmp_path: Path) -> No
     assert (info.width, info.height, stamp_ns(info), info.distortion_model) == (32, 24, 9, "plumb_bob")
     np.testing.assert_allclose(info.k, [32, 0, 15.5, 0, 32, 11.5, 0, 0, 1])
     np.testing.assert_allclose(info.p[:3], [32, 0, 15.5])
+
+
+def _small_frames_bag(path: Path, storage: StoragePlugin, compress: bool, count: int = 60) -> None:
+    """``count`` 48x64 frames, 0.1 s apart: a few hundred KB, one mcap chunk or many sqlite pages."""
+    with BagWriter(path, storage, compress=compress) as writer:
+        for i in range(count):
+            writer.write("/cam", image_message(tiny_rgb(48, 64, seed=i), "rgb8", header(i * 10**8, "cam")))
+
+
+def _cut(bag: Path, fraction: float, copy: Path) -> Path:
+    """A copy of ``bag`` whose storage file keeps only its first ``fraction`` of bytes."""
+    copy.mkdir()
+    for part in bag.iterdir():
+        data = part.read_bytes()
+        cut = part.suffix in (".mcap", ".db3")
+        (copy / part.name).write_bytes(data[: int(len(data) * fraction)] if cut else data)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("storage", "compress"),
+    [(StoragePlugin.MCAP, False), (StoragePlugin.MCAP, True), (StoragePlugin.SQLITE3, False)],
+    ids=["mcap", "mcap-zstd", "sqlite3"],
+)
+def test_a_bag_cut_short_gives_every_complete_message_before_the_cut(
+    tmp_path: Path, storage: StoragePlugin, compress: bool
+) -> None:
+    _small_frames_bag(tmp_path / "drive", storage, compress)
+    for fraction in (0.3, 0.6, 0.9):
+        read = []
+        cut = _cut(tmp_path / "drive", fraction, tmp_path / f"cut{fraction}")
+        with open_bag(cut) as reader, pytest.raises(BagError) as caught:
+            for connection, _, raw in read_messages(reader):
+                read.append(reader.deserialize(raw, connection.msgtype))
+        # each frame is ~9.2 KB of the file: the frames wholly before the cut, less the file's own overhead
+        # (sqlite3 spends about a quarter of its pages on b-tree and index pages)
+        assert 0.75 * 60 * fraction <= len(read) <= 60 * fraction, (fraction, len(read))
+        for i, msg in enumerate(read):  # in order, none skipped, pixels intact
+            assert stamp_ns(msg) == i * 10**8
+            np.testing.assert_array_equal(image_to_array(msg).array, tiny_rgb(48, 64, seed=i))
+        assert f"cut{fraction}: drive." in str(caught.value)
+        assert f"read {len(read)} of 60 messages" in str(caught.value) and "the rest is lost" in str(caught.value)
+
+
+def test_a_bag_cut_inside_its_header_is_still_a_bag_error(tmp_path: Path) -> None:
+    _small_frames_bag(tmp_path / "drive", StoragePlugin.MCAP, False, count=2)
+    with pytest.raises(BagError, match="cannot open bag"), open_bag(_cut(tmp_path / "drive", 0.0001, tmp_path / "c")):
+        pass

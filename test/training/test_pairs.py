@@ -63,3 +63,19 @@ def test_bag_frames_get_moving_rain(tmp_path: Path) -> None:
 def test_inputs_or_bag_not_both(tmp_path: Path, clean_folder: Path) -> None:
     with pytest.raises(SystemExit):
         main([str(clean_folder), "--bag", str(tmp_path), "--topic", "/t", "--output", str(tmp_path / "o")])
+
+
+def test_a_bag_cut_short_keeps_the_pairs_made_before_the_cut(tmp_path: Path) -> None:
+    frames = clean_crops(12)
+    with BagWriter(tmp_path / "bag") as writer:
+        for index, frame in enumerate(frames):
+            writer.write("/cam/image", image_message(frame[:, :, ::-1].copy(), "rgb8", header(1_000 + index, "cam")))
+    (storage,) = (tmp_path / "bag").glob("*.mcap")
+    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])  # a copy that stopped half-way
+    output = PairWriter(tmp_path / "pairs")
+    (failure,) = from_bag(tmp_path / "bag", "/cam/image", output, ["heavy"], 1, 0.0, seed=0)
+    assert failure.startswith("stopped early: ") and "of 12 messages" in failure and "the rest is lost" in failure
+    assert 4 <= output.written < 12  # every whole frame before the cut
+    pairs = load_pairs(tmp_path / "pairs")
+    for index, pair in enumerate(pairs):
+        np.testing.assert_array_equal(read_image(pair.clean), frames[index])

@@ -150,3 +150,16 @@ def test_two_process_torchrun_ends_with_identical_weights(tmp_path: Path, train_
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")  # written by rank 0 alone
     assert (last["world_size"], last["step"]) == (2, 2)  # 8 patches / 2 ranks / batch 2
     assert last["config"] == to_dict(config)
+
+
+def test_a_checkpoint_temporary_left_by_a_kill_is_removed_and_resume_works(tmp_path: Path, train_pairs: Path) -> None:
+    """SIGKILL during torch.save leaves ``.last.pt.PID.tmp`` (often 0 bytes); it must not stay or trip a resume."""
+    config = tiny_config(tmp_path / "run", train_pairs, "optim.max_steps=2")
+    train(config)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = last.with_name(f".last.pt.{int(dead.stdout)}.tmp")
+    leftover.write_bytes(b"")
+    assert main(["--resume", str(last), "optim.max_steps=3"]) == 0
+    assert not leftover.exists()
+    assert load_checkpoint(last)["step"] == 3
