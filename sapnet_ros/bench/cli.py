@@ -32,9 +32,10 @@ SECTIONS = {
     "batching": "sapnet_ros.bench.batching",
     "gate": "sapnet_ros.bench.gate",
     "flicker": "sapnet_ros.bench.flicker",
+    "ladder": "sapnet_ros.bench.ladder",
     "soak": "sapnet_ros.bench.soak",
 }
-ON_REQUEST = ("soak",)  # minutes long: run only when named in --only
+ON_REQUEST = ("soak", "ladder")  # minutes long: run only when named in --only
 
 
 def machine() -> dict[str, Any]:
