@@ -41,6 +41,7 @@ from tqdm import tqdm
 from sapnet_ros.backends import BackendOptions
 from sapnet_ros.bench.ladder import write_pairs
 from sapnet_ros.cli.arguments import configure_logging
+from sapnet_ros.commands import command
 from sapnet_ros.derainer import open_derainer
 from sapnet_ros.errors import SapnetError, TrainingError
 from sapnet_ros.evaluation.paired import evaluate_pairs
@@ -488,6 +489,7 @@ def ship(run_dir: Path, name: str, models_dir: Path) -> list[Path]:
     return [weights, onnx, int8]
 
 
+@command("sapnet-distill")
 def main(argv: list[str] | None = None) -> int:
     defaults = DistillConfig()
     parser = argparse.ArgumentParser(
