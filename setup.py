@@ -87,6 +87,7 @@ setup(
             "sapnet-replay = sapnet_ros.ros.replay:main",
             "sapnet-eval-bag = sapnet_ros.evaluation.cli:main",
             "sapnet-train = sapnet_ros.training.train:main",
+            "sapnet-distill = sapnet_ros.training.distill:main",
             "sapnet-evaluate = sapnet_ros.evaluation.paired:main",
             "sapnet-make-pairs = sapnet_ros.training.pairs:main",
             "sapnet-quantize = sapnet_ros.model.quantize:main",

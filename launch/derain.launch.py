@@ -3,6 +3,12 @@
     ros2 launch sapnet_ros derain.launch.py
     ros2 launch sapnet_ros derain.launch.py namespace:=front image:=image_rect_color backend:=tensorrt
     ros2 launch sapnet_ros derain.launch.py namespace:=/ cameras:=[front,rear,left,right]
+    ros2 launch sapnet_ros derain.launch.py model:=sapnet-xs   # 2-4 CPU cores, small Jetsons
+
+``model`` picks the rung of the speed ladder (models/README.md): ``sapnet``
+(best; GPUs: Orin AGX/desktop with TensorRT), ``sapnet-s`` (~3x faster,
+~0.3 dB less; 8+ core CPUs, Orin NX), ``sapnet-xs`` (~6x faster, ~1 dB less;
+2-4 core CPUs, Orin Nano).
 
 The node lives in the camera's namespace: with the defaults it derains
 /camera/image_raw (+ /camera/camera_info) into /camera/image_derained. With
@@ -23,11 +29,11 @@ from launch_ros.substitutions import FindPackageShare
 from launch import LaunchContext, LaunchDescription
 from sapnet_ros.ros.process import LaunchArguments
 
-ARGUMENTS = ("namespace", "params_file", "backend", "image", "camera_info", "image_derained", "cameras")
+ARGUMENTS = ("namespace", "params_file", "backend", "model", "image", "camera_info", "image_derained", "cameras")
 
 
 def derain_node(context: LaunchContext) -> list[Node]:
-    """The node; ``backend`` and ``cameras`` override the params file only when given (hence launch time)."""
+    """The node; ``backend``, ``model`` and ``cameras`` override the params file only when given."""
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     arguments = LaunchArguments(**(values | {"params_file": Path(values["params_file"])}))
     return [
@@ -54,6 +60,12 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "backend", default_value="", description="auto, onnxruntime, torch, tensorrt; empty: the params file's"
+            ),
+            DeclareLaunchArgument(
+                "model",
+                default_value="",
+                description="speed ladder rung: sapnet (GPUs), sapnet-s (8+ CPU cores, Orin NX), "
+                "sapnet-xs (2-4 CPU cores, Orin Nano); empty: the params file's",
             ),
             DeclareLaunchArgument("image", default_value="image_raw", description="input image topic"),
             DeclareLaunchArgument("camera_info", default_value="camera_info", description="input camera_info topic"),

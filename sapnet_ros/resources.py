@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "sapnet_ros"
@@ -17,6 +18,20 @@ DEFAULT_WEIGHTS = "sapnet_rain100h.safetensors"
 DEFAULT_ONNX = "sapnet.onnx"
 SAMPLES_DIR = Path(__file__).resolve().parent / "data"
 DEMO_BAG = "demo_rain"
+# The speed ladder, slowest and best first: each rung ships weights, an fp32 ONNX model and an int8 one
+# (models/README.md says how each was made and what it costs and keeps).
+DEFAULT_MODEL = "sapnet"
+MODEL_NAMES = ("sapnet", "sapnet-s", "sapnet-xs")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The shipped files of one rung of the speed ladder."""
+
+    name: str
+    weights: Path
+    onnx: Path
+    int8: Path
 
 
 def _share_directories() -> list[Path]:
@@ -37,6 +52,20 @@ def _find(relative: str) -> Path:
 def models_dir() -> Path:
     """The first ``models/`` folder that holds the shipped weights."""
     return _find(f"models/{DEFAULT_WEIGHTS}").parent
+
+
+def model_files(name: str = DEFAULT_MODEL) -> ModelFiles:
+    """The shipped weights, fp32 ONNX and int8 ONNX files of the rung ``name`` (see ``MODEL_NAMES``).
+
+    Raises:
+        ValueError: ``name`` is not a shipped model.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+    if name == DEFAULT_MODEL:  # the full model's files keep their historical names
+        return ModelFiles(name, default_weights(), default_onnx(), models_dir() / "sapnet_int8.onnx")
+    folder = models_dir()
+    return ModelFiles(name, folder / f"{name}.safetensors", folder / f"{name}.onnx", folder / f"{name}_int8.onnx")
 
 
 def config_file(name: str = "derain.yaml") -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sapnet_ros import resources
 from sapnet_ros.backends import BACKENDS, OUTSIDE_PROFILE, PRECISION_CHOICES, BackendOptions
 from sapnet_ros.gate.rain_gate import GateSettings
 from sapnet_ros.io.headers import MAX_PIXELS
@@ -56,6 +57,12 @@ class OptionSpec:
 _GATE = GateSettings()
 DERAIN_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("backend", "auto", "inference backend; auto takes the fastest one available", ("auto", *BACKENDS)),
+    OptionSpec(
+        "model",
+        resources.DEFAULT_MODEL,
+        "speed ladder rung: sapnet (best), sapnet-s (~3x faster), sapnet-xs (~6x faster); see models/README.md",
+        resources.MODEL_NAMES,
+    ),
     OptionSpec("weights", "", "SAPNet weights (.safetensors or official .pth); empty: the shipped ones", is_file=True),
     OptionSpec("onnx", "", "ONNX model for onnxruntime/tensorrt; empty: exported from the weights", is_file=True),
     OptionSpec("engine", "", "serialized TensorRT engine; empty: built and cached for this GPU"),
@@ -155,6 +162,7 @@ class DerainSettings:
             return values.get(name, DEFAULTS[name])
 
         options = BackendOptions(
+            model=str(get("model")),
             weights=optional_path(str(get("weights"))),
             onnx=optional_path(str(get("onnx"))),
             engine=optional_path(str(get("engine"))),

@@ -1,7 +1,9 @@
 """The live demo behind ``make run``: derain_node on the shipped rainy camera bag.
 
 1. start derain_node exactly as launch/derain.launch.py does (console script,
-   config/derain.yaml, /camera namespace, image:=image_raw);
+   config/derain.yaml, /camera namespace, image:=image_raw) with
+   ``model:=sapnet-xs``, the speed ladder's fastest rung, so that a 2-core CPU
+   keeps up with the camera's 3 frames/s (``DEMO_MODEL=sapnet`` for the full model);
 2. replay sapnet_ros/data/demo_rain into it at its recorded rate with
    sapnet-replay, recording /camera/image_derained into output/demo_derained;
 3. stop the node as Ctrl-C would, print the summary, and save the last frame
@@ -14,6 +16,7 @@ With a ROS 2 install the same runs as ``ros2 launch sapnet_ros derain.launch.py`
 and ``ros2 bag play sapnet_ros/data/demo_rain``.
 """
 
+import os
 import shutil
 import sys
 from collections.abc import Collection
@@ -27,7 +30,7 @@ from sapnet_ros.commands import command
 from sapnet_ros.frames import to_bgr8
 from sapnet_ros.io.bags import connections_for, open_bag, stamp_ns
 from sapnet_ros.io.messages import image_to_array
-from sapnet_ros.ros.process import NodeProcess
+from sapnet_ros.ros.process import LaunchArguments, NodeProcess
 from sapnet_ros.ros.replay import replay
 
 OUTPUT = Path(__file__).resolve().parent.parent / "output"
@@ -53,7 +56,7 @@ def main() -> int:
     shutil.rmtree(recording, ignore_errors=True)  # this demo's own previous results: an interrupted
     figure.unlink(missing_ok=True)  # run must not leave the last run's picture looking current
     OUTPUT.mkdir(exist_ok=True)
-    with NodeProcess() as node:
+    with NodeProcess(LaunchArguments(model=os.environ.get("DEMO_MODEL", "sapnet-xs"))) as node:
         summary = replay(resources.demo_bag(), recording)
         code = node.stop()
     print(summary.report())

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from sapnet_ros import resources
 from sapnet_ros.backends.cuda import cuda_device_count
 from sapnet_ros.errors import BackendError
 
@@ -40,7 +41,10 @@ class BackendOptions:
     """Everything a backend may need; each backend reads the fields it uses.
 
     Attributes:
-        weights: SAPNet weights (safetensors or official .pth); None = shipped.
+        model: the shipped rung of the speed ladder (``resources.MODEL_NAMES``)
+            whose weights are used when ``weights`` is None.
+        weights: SAPNet weights (safetensors or official .pth); None = the
+            shipped ones of ``model``.
         onnx: ONNX model for ONNX Runtime / TensorRT; None = derived from weights.
         engine: serialized TensorRT engine; None = built or looked up from cache.
         precision: one of PRECISIONS, or "auto" (the backend's fastest whose
@@ -57,10 +61,24 @@ class BackendOptions:
     onnx: Path | None = None
     engine: Path | None = None
     precision: str = "fp32"
+    model: str = resources.DEFAULT_MODEL
     device: str = "cpu"
     threads: int = 0
     outside_profile: str = "error"
     cuda_graph: bool = False
+
+    def __post_init__(self) -> None:
+        """Resolve a smaller rung to its shipped weights, so every backend and cache sees a weights file.
+
+        Raises:
+            ValueError: unknown model, or both a rung and a weights file.
+        """
+        if self.model == resources.DEFAULT_MODEL:
+            return
+        files = resources.model_files(self.model)
+        if self.weights is not None and self.weights != files.weights:
+            raise ValueError(f"give a model name ({self.model}) or a weights file ({self.weights}), not both")
+        object.__setattr__(self, "weights", files.weights)  # frozen: set once, while constructing
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ SECTIONS = {
     "gate": "sapnet_ros.bench.gate",
     "flicker": "sapnet_ros.bench.flicker",
     "generalisation": "sapnet_ros.bench.generalisation",
+    "ladder": "sapnet_ros.bench.ladder",
     "soak": "sapnet_ros.bench.soak",
 }
-ON_REQUEST = ("soak",)  # minutes long: run only when named in --only
+ON_REQUEST = ("soak", "ladder")  # minutes long: run only when named in --only
 
 
 def machine() -> dict[str, Any]:

@@ -25,23 +25,29 @@ from sapnet_ros.bench import BenchConfig, Size, format_size, times_ms
 from sapnet_ros.commands import quiet_worker, stop_workers
 from sapnet_ros.derainer import Derainer, FrameTiming, open_derainer
 from sapnet_ros.model.fidelity import Inputs, quality_inputs, sample_photo
+from sapnet_ros.resources import DEFAULT_MODEL
 from sapnet_ros.settings import DerainSettings
 from sapnet_ros.synthesis.rain import HEAVY, add_rain, clean_photo
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to run the network: backend, precision, device, fast-mode scale, optional model file."""
+    """One way to run the network: backend, precision, device, fast-mode scale, ladder rung, optional model file."""
 
     backend: str
     precision: str
     device: str = "cpu"
     fast_scale: float = 1.0
     onnx: str | None = None
+    model: str = DEFAULT_MODEL
 
     @property
     def label(self) -> str:
-        label = f"{self.backend} {self.precision}"
+        label = (
+            f"{self.backend} {self.precision}"
+            if self.model == DEFAULT_MODEL
+            else f"{self.model} {self.backend} {self.precision}"
+        )
         if self.device != "cpu":
             label += f" ({self.device})"
         if self.fast_scale < 1.0:
@@ -50,7 +56,9 @@ class Variant:
 
     def options(self, threads: int = 0) -> BackendOptions:
         onnx = Path(self.onnx) if self.onnx else None
-        return BackendOptions(onnx=onnx, precision=self.precision, device=self.device, threads=threads)
+        return BackendOptions(
+            onnx=onnx, precision=self.precision, device=self.device, threads=threads, model=self.model
+        )
 
     def settings(self, threads: int = 0) -> DerainSettings:
         return DerainSettings(self.backend, self.options(threads), fast_scale=self.fast_scale)
@@ -126,14 +134,19 @@ def measure_here(variant: Variant, config: BenchConfig, inputs: Inputs | None = 
     return Measurement(timings, outputs)
 
 
-@functools.cache
-def measure(variant: Variant, config: BenchConfig) -> Measurement:
-    """``measure_here`` in a fresh (spawned) process; remembered, so sections share it within one run."""
+def measure_fresh(variant: Variant, config: BenchConfig, inputs: Inputs | None = None) -> Measurement:
+    """``measure_here`` in a fresh (spawned) process, on ``inputs`` (default: ``quality_inputs``)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=quiet_worker) as pool:
         try:
-            measurement: Measurement = pool.submit(measure_here, variant, config).result()
+            measurement: Measurement = pool.submit(measure_here, variant, config, inputs).result()
         except KeyboardInterrupt:
             stop_workers()  # not wait for the measurement under way
             raise
     return measurement
+
+
+@functools.cache
+def measure(variant: Variant, config: BenchConfig) -> Measurement:
+    """``measure_fresh`` on the quality inputs; remembered, so sections share it within one run."""
+    return measure_fresh(variant, config)

@@ -67,14 +67,15 @@ def cached_onnx_path(sha256: str) -> Path:
 def exported_onnx(weights_path: Path | None = None) -> Path | None:
     """The ONNX export of ``weights_path`` if one exists, else None.
 
-    Looked for: the shipped one, then the one beside the weights with their
+    Looked for: the shipped ones (every rung of the speed ladder), then the one beside the weights with their
     stem (``sapnet-train``'s hand-off writes ``sapnet.onnx`` next to
     ``sapnet.safetensors``), then a cached one; each must name the weights'
     sha256 in its metadata.
     """
     sha256 = weights_sha256(weights_path)
     beside = [weights_path.with_suffix(".onnx")] if weights_path is not None else []
-    for candidate in (resources.default_onnx(), *beside):
+    shipped = [resources.model_files(name).onnx for name in resources.MODEL_NAMES]  # every rung of the ladder
+    for candidate in (*shipped, *beside):
         if candidate.is_file() and read_metadata(candidate).get("weights_sha256") == sha256:
             return candidate
     cached = cached_onnx_path(sha256)
@@ -127,7 +128,7 @@ def cached_int8_path(sha256: str, symmetric: bool) -> Path:
 
 
 def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -> tuple[Path, dict[str, str]] | None:
-    """The int8 model made for these weights: the shipped one if it matches, else a cached one, else None.
+    """The int8 model made for these weights: a shipped one if it matches, else a cached one, else None.
 
     Args:
         weights_path: the weights (None: the shipped ones).
@@ -138,8 +139,12 @@ def int8_model_path(weights_path: Path | None = None, symmetric: bool = False) -
         The model's path and the metadata read to match it (the quality gate's figures included), or None.
     """
     sha256 = weights_sha256(weights_path)
-    shipped = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if symmetric else DEFAULT_INT8)
-    for candidate in (shipped, cached_int8_path(sha256, symmetric)):
+    shipped = (
+        [resources.models_dir() / DEFAULT_INT8_SYMMETRIC]
+        if symmetric
+        else [resources.model_files(name).int8 for name in resources.MODEL_NAMES]  # every rung of the ladder
+    )
+    for candidate in (*shipped, cached_int8_path(sha256, symmetric)):
         if candidate.is_file():
             metadata = read_metadata(candidate)
             if metadata.get("weights_sha256") == sha256 and is_symmetric(metadata) == symmetric:

@@ -1,7 +1,7 @@
 """ONNX export of SAPNet with provenance metadata; ``sapnet-export``.
 
-The exported graph has dynamic batch, height and width, the six recurrent
-stages unrolled (no Loop/If nodes), and only operators that TensorRT's ONNX
+The exported graph has dynamic batch, height and width, every recurrent
+stage unrolled (no Loop/If nodes), and only operators that TensorRT's ONNX
 parser supports, so the same file feeds ONNX Runtime and the engine builder.
 """
 
@@ -46,7 +46,7 @@ def metadata_for(weights: Weights, extra: Mapping[str, str] | None = None) -> di
         "weights_file": weights.path.name,
         "weights_source": weights.metadata.get("source", "unknown"),
         "weights_licence": weights.metadata.get("licence", "unknown"),
-        "stages": str(weights.stages),
+        **weights.architecture.to_metadata(),
         "input_layout": "NCHW",
         "input_color": "RGB",
         "input_range": "[0, 1]",
@@ -122,7 +122,7 @@ def save_onnx(proto: onnx.ModelProto, output: Path, metadata: Mapping[str, str])
 
 
 def onnx_for_weights(weights_path: Path | None = None) -> Path:
-    """An ONNX file exported from ``weights_path``: the shipped one if it matches, else a cached export."""
+    """An ONNX file exported from ``weights_path``: a shipped one if it matches, else a cached export."""
     found = exported_onnx(weights_path)
     if found is not None:
         return found

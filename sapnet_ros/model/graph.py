@@ -4,8 +4,9 @@
 writes the same network node by node for inference only, so that it can be
 faster on every runtime and quantized with control:
 
-- the four ConvLSTM gate convolutions (i, f, g, o; 3x3, 64->32 each) are one
-  64->128 convolution followed by a split: one large GEMM instead of four;
+- the four ConvLSTM gate convolutions (i, f, g, o; 3x3, 2C->C each, C = 32 in
+  the official network) are one 2C->4C convolution followed by a split: one
+  large GEMM instead of four;
 - the first stage knows its hidden and cell states are zero: its gate
   convolution reads only the 32 feature channels (half the work), ``c = i * g``,
   and its ``conv0`` folds the duplicated input into a 3-channel convolution;
@@ -15,7 +16,9 @@ faster on every runtime and quantized with control:
 - every node has a readable, stable name (``s2/res3/conv1``, ``s2/res3/cra1/scale``)
   so that quantization can include or exclude nodes by name.
 
-The result matches ``SAPNet.forward`` to float rounding (tested to 1e-4).
+Every ``Architecture`` is written, depthwise-separable residual convolutions
+included (``s2/res3/conv1/dw`` then ``s2/res3/conv1``). The result matches
+``SAPNet.forward`` to float rounding (tested to 1e-4).
 """
 
 from __future__ import annotations
@@ -52,9 +55,16 @@ class _GraphWriter:
         return names
 
     def conv(
-        self, name: str, x: str, weight: np.ndarray, bias: np.ndarray | None, dilation: int = 1, key: str = ""
+        self,
+        name: str,
+        x: str,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        dilation: int = 1,
+        key: str = "",
+        group: int = 1,
     ) -> str:
-        """3x3 (dilated, 'same' padded) or 1x1 convolution, NCHW.
+        """3x3 (dilated, 'same' padded) or 1x1 convolution, NCHW; ``group`` = channels makes it depthwise.
 
         Weights are stored once under ``key`` (default: ``name`` without its
         stage prefix), so the stages share them as the network does.
@@ -64,9 +74,11 @@ class _GraphWriter:
         if bias is not None:
             inputs.append(self.constant(f"{key}.bias", bias))
         pad = dilation * (weight.shape[-1] // 2)
-        return self.op(
-            "Conv", name, inputs, pads=[pad] * 4, dilations=[dilation] * 2, kernel_shape=list(weight.shape[2:])
-        )[0]
+        shape = list(weight.shape[2:])
+        attributes: dict[str, Any] = {"pads": [pad] * 4, "dilations": [dilation] * 2, "kernel_shape": shape}
+        if group > 1:
+            attributes["group"] = group
+        return self.op("Conv", name, inputs, **attributes)[0]
 
     def channel_attention(self, name: str, x: str, key: str) -> str:
         """CRA: x * sigmoid(conv_du(pool(x)) + conv_1_1(pool(x))); pool is (B, C, 1, 1)."""
@@ -79,18 +91,20 @@ class _GraphWriter:
         weights = self.op("Sigmoid", f"{name}/sigmoid", [logits])[0]
         return self.op("Mul", f"{name}/scale", [x, weights])[0]
 
+    def block_conv(self, name: str, x: str, key: str, dilation: int) -> str:
+        """A residual block's convolution: dense dilated 3x3, or depthwise 3x3 (``name/dw``) then pointwise 1x1."""
+        depthwise = self.state.get(f"{key}.depthwise.weight")
+        if depthwise is None:
+            return self.conv(name, x, self.state[f"{key}.weight"], self.state[f"{key}.bias"], dilation)
+        y = self.conv(f"{name}/dw", x, depthwise, None, dilation, group=depthwise.shape[0])
+        return self.conv(name, y, self.state[f"{key}.pointwise.weight"], self.state[f"{key}.pointwise.bias"])
+
     def residual_block(self, name: str, x: str, index: int, dilation: int) -> str:
         """relu(x + [conv, CRA, relu, conv, CRA, relu](x)) with dilated 3x3 convolutions."""
         key = f"res_conv{index}"
         y = x
         for half, (conv_index, cra_index) in enumerate(((0, 1), (3, 4)), start=1):
-            y = self.conv(
-                f"{name}/conv{half}",
-                y,
-                self.state[f"{key}.{conv_index}.weight"],
-                self.state[f"{key}.{conv_index}.bias"],
-                dilation,
-            )
+            y = self.block_conv(f"{name}/conv{half}", y, f"{key}.{conv_index}", dilation)
             y = self.channel_attention(f"{name}/cra{half}", y, f"{key}.{cra_index}")
             y = self.op("Relu", f"{name}/relu{half}", [y])[0]
         total = self.op("Add", f"{name}/skip", [y, x])[0]
@@ -106,16 +120,16 @@ class _GraphWriter:
         else:
             joined = self.op("Concat", f"{name}/cat_input", [rainy, estimate], axis=1)[0]
             features = self.conv(f"{name}/conv0", joined, conv0_weight, conv0_bias)
-        features = self.op("Relu", f"{name}/conv0_relu", [features])[0]  # (B, 32, H, W)
+        features = self.op("Relu", f"{name}/conv0_relu", [features])[0]  # (B, C, H, W)
 
-        gate_weight = np.concatenate([self.state[f"conv_{gate}.0.weight"] for gate in GATES])  # (128, 64, 3, 3)
+        gate_weight = np.concatenate([self.state[f"conv_{gate}.0.weight"] for gate in GATES])  # (4C, 2C, 3, 3)
         gate_bias = np.concatenate([self.state[f"conv_{gate}.0.bias"] for gate in GATES])
         if h is None:  # h == 0: only the feature half of the gate weights contributes
             half = gate_weight[:, : gate_weight.shape[1] // 2]
             gates = self.conv(f"{name}/gates", features, half, gate_bias, key="gates_first")
         else:
-            joined = self.op("Concat", f"{name}/cat_hidden", [features, h], axis=1)[0]  # (B, 64, H, W)
-            gates = self.conv(f"{name}/gates", joined, gate_weight, gate_bias)  # (B, 128, H, W)
+            joined = self.op("Concat", f"{name}/cat_hidden", [features, h], axis=1)[0]  # (B, 2C, H, W)
+            gates = self.conv(f"{name}/gates", joined, gate_weight, gate_bias)  # (B, 4C, H, W)
         i, f, g, o = self.op("Split", f"{name}/split", [gates], outputs=4, axis=1, num_outputs=4)
         i = self.op("Sigmoid", f"{name}/gate_i", [i])[0]
         g = self.op("Tanh", f"{name}/gate_g", [g])[0]

@@ -25,7 +25,7 @@ from sapnet_ros.commands import command
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.io.atomic import atomic_path
 from sapnet_ros.model.artifacts import file_sha256
-from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.network import Architecture, SAPNet
 
 DATA_PARALLEL_PREFIX = "module."
 FORMAT_VERSION = "1"
@@ -41,9 +41,17 @@ class Weights:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def architecture(self) -> Architecture:
+        """The network these weights belong to, as recorded in the metadata (official SAPNet if absent)."""
+        try:
+            return Architecture.from_metadata(self.metadata)
+        except ValueError as err:
+            raise WeightsError(f"{self.path}: bad architecture metadata ({err})") from err
+
+    @property
     def stages(self) -> int:
         """Recurrent stages the weights were trained with (metadata ``stages``, 6 without; checked on reading)."""
-        return int(self.metadata.get("stages", 6))
+        return self.architecture.stages
 
 
 MAX_STAGES = 64  # far beyond any useful count; a bigger one is a damaged or hostile file
@@ -137,14 +145,28 @@ def read_weights(path: Path | str | None = None) -> Weights:
     state_dict, metadata = read_state_dict(path)
     _check_stages(path, metadata)
     weights = Weights(path=path, sha256=file_sha256(path), state_dict=state_dict, metadata=metadata)
-    check_state_dict(path, state_dict, SAPNet(stages=weights.stages))
+    architecture = weights.architecture
+    check_state_dict(path, state_dict, SAPNet.build(architecture), f"SAPNet {describe(architecture)}")
     return weights
 
 
+def describe(architecture: Architecture) -> str:
+    """``6 stages x 32 channels`` (``, separable`` where so): how errors and logs name a variant."""
+    separable = ", separable" if architecture.separable else ""
+    return f"{architecture.stages} stages x {architecture.channels} channels{separable}"
+
+
 def load_model(path: Path | str | None = None, stages: int | None = None) -> tuple[SAPNet, Weights]:
-    """Build SAPNet in eval mode with checked weights (see ``read_weights``)."""
+    """Build the weights' network (architecture from their metadata) in eval mode (see ``read_weights``).
+
+    Args:
+        path: the weights file; ``None`` means the shipped ones.
+        stages: run this many recurrent stages instead of the recorded count
+            (the weights are shared by every stage).
+    """
     weights = read_weights(path)
-    model = SAPNet(stages=stages or weights.stages)
+    architecture = weights.architecture
+    model = SAPNet(stages or architecture.stages, architecture.channels, architecture.separable)
     model.load_state_dict(weights.state_dict, strict=True)
     return model.eval(), weights
 
@@ -155,7 +177,7 @@ def convert(source: Path, output: Path, origin: str, licence: str) -> Path:
     metadata = {
         "format": "sapnet_ros-weights",
         "format_version": FORMAT_VERSION,
-        "stages": str(weights.stages),
+        **weights.architecture.to_metadata(),
         "source": origin,
         "source_file": source.name,
         "source_sha256": weights.sha256,

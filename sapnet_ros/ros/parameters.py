@@ -77,6 +77,7 @@ class NodeConfig:
 
     # how to derain (settings.DERAIN_OPTIONS), read at configure
     backend: str = _derain("backend")
+    model: str = _derain("model")
     weights: str = _derain("weights")
     onnx: str = _derain("onnx")
     engine: str = _derain("engine")

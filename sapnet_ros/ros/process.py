@@ -41,6 +41,7 @@ class LaunchArguments:
     namespace: str = "camera"
     params_file: Path = field(default_factory=resources.config_file)
     backend: str = ""  # empty: the params file's
+    model: str = ""  # speed ladder rung (sapnet, sapnet-s, sapnet-xs); empty: the params file's
     image: str = "image_raw"
     camera_info: str = "camera_info"
     image_derained: str = "image_derained"
@@ -52,7 +53,8 @@ class LaunchArguments:
 
     def overrides(self) -> dict[str, str | list[str]]:
         """Parameters set on top of the params file: only those given as launch arguments."""
-        overrides: dict[str, str | list[str]] = {"backend": self.backend} if self.backend else {}
+        given = {"backend": self.backend, "model": self.model}
+        overrides: dict[str, str | list[str]] = {name: value for name, value in given.items() if value}
         return overrides | ({"cameras": self.camera_names()} if self.camera_names() else {})
 
     def remappings(self) -> list[tuple[str, str]]:

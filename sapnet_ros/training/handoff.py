@@ -18,6 +18,7 @@ import torch
 from sapnet_ros.backends import BackendOptions, unavailable_reason
 from sapnet_ros.backends.engine_build import build_engine
 from sapnet_ros.model.export import export_onnx
+from sapnet_ros.model.network import Architecture
 from sapnet_ros.model.weights import FORMAT_VERSION, Weights, save_weights
 
 LOG = logging.getLogger(__name__)
@@ -35,23 +36,25 @@ def training_metadata(config: dict[str, Any], metrics: dict[str, Any]) -> dict[s
 def export_run(
     output_dir: Path,
     state_dict: dict[str, torch.Tensor],
-    stages: int,
+    architecture: Architecture,
     config: dict[str, Any],
     metrics: dict[str, Any],
     base: Weights | None,
     onnx: bool = True,
+    source: str | None = None,
 ) -> list[Path]:
     """Write ``sapnet.safetensors`` (and ``sapnet.onnx``) into ``output_dir``.
 
     Args:
         output_dir: where the files go (created if needed).
         state_dict: the SAPNet weights to hand off.
-        stages: recurrent stages they were trained with.
+        architecture: the network they belong to (recorded in the metadata).
         config: the resolved training configuration (``config.to_dict``).
         metrics: validation metrics of these weights (empty without validation).
         base: the weights training started from; None for a run from scratch.
         onnx: also export ONNX (about 35 s on a CPU), and build an fp16 TensorRT
             engine from it where TensorRT and a GPU are present.
+        source: the run's description (default: ``sapnet-train run <run_dir>``).
 
     Returns:
         The files written.
@@ -60,8 +63,8 @@ def export_run(
     metadata = {
         "format": "sapnet_ros-weights",
         "format_version": FORMAT_VERSION,
-        "stages": str(stages),
-        "source": f"sapnet-train run {config['log']['run_dir']}",
+        **architecture.to_metadata(),
+        "source": source or f"sapnet-train run {config['log']['run_dir']}",
         "base_weights_sha256": base.sha256 if base else "none (trained from scratch)",
         "licence": base.metadata.get("licence", "unknown") if base else "set by whoever trained it",
         **record,

@@ -34,7 +34,7 @@ from sapnet_ros.cli.arguments import configure_logging
 from sapnet_ros.commands import DeferredInterrupts, command, deferred_interrupts
 from sapnet_ros.errors import ConfigError, SapnetError, TrainingError
 from sapnet_ros.io.atomic import output_folder, stale_temporaries
-from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.network import Architecture, SAPNet
 from sapnet_ros.model.weights import Weights, load_model
 from sapnet_ros.training import distributed
 from sapnet_ros.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -355,7 +355,7 @@ class Trainer:
         return export_run(
             self.config.log.run_dir / "export",
             state,
-            self.config.model.stages,
+            Architecture(stages=self.config.model.stages),
             to_dict(self.config),
             metrics,
             self.base_weights,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sapnet_ros.bench.gpu_check import MIN_PSNR_DB, Settings, _child, parity, sample
+from sapnet_ros.bench.gpu_check import ALL_VARIANTS, MIN_PSNR_DB, Settings, _child, parity, parse_variant, sample
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,21 @@ def test_a_variant_runs_in_its_own_process_and_reports_parity_and_timing() -> No
     assert result["status"] == "passed", result
     assert result["parity"]["psnr_db"] >= MIN_PSNR_DB["int8"]
     assert result["timing"]["64x48"]["ms"] > 0 and result["first_run_s"] > 0
+
+
+def test_every_rung_of_the_ladder_is_timed_on_tensorrt_and_a_rung_runs_without_parity() -> None:
+    assert {
+        "sapnet-s/tensorrt:fp16",
+        "sapnet-s/tensorrt:int8",
+        "sapnet-xs/tensorrt:fp16",
+        "sapnet-xs/tensorrt:int8",
+    } <= set(ALL_VARIANTS)
+    backend, options = parse_variant("sapnet-xs/tensorrt:int8", "cuda:1")
+    assert (backend, options.model, options.precision, options.device) == ("tensorrt", "sapnet-xs", "int8", "cuda:1")
+    assert parse_variant("onnxruntime:fp32", "cuda")[1].model == "sapnet"
+    result = _child("sapnet-xs/onnxruntime:int8", Settings(device="cpu", sizes=((48, 64),), repeats=1), timeout=240)
+    assert result["status"] == "passed" and result["parity"] is None, result  # no stored output of the rung
+    assert result["timing"]["64x48"]["ms"] > 0
 
 
 def test_a_failing_or_hanging_variant_is_a_result_not_an_abort() -> None:

@@ -9,7 +9,7 @@ import torch
 
 from sapnet_ros.backends import BackendOptions, unavailable_reason
 from sapnet_ros.model.artifacts import read_metadata
-from sapnet_ros.model.network import SAPNet
+from sapnet_ros.model.network import Architecture, SAPNet
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.training.handoff import export_run
 
@@ -22,7 +22,9 @@ def test_exports_safetensors_and_onnx_with_the_training_record(
     config = {"log": {"run_dir": "runs/x"}, "optim": {"lr": 1e-4}}
     base = read_weights()  # fine-tuned from the shipped weights: their licence travels on
     caplog.set_level(logging.INFO, logger="sapnet_ros.training.handoff")
-    weights_file, onnx_file, *engine = export_run(tmp_path, model.state_dict(), 1, config, {"psnr_y": 31.5}, base)
+    weights_file, onnx_file, *engine = export_run(
+        tmp_path, model.state_dict(), Architecture(stages=1), config, {"psnr_y": 31.5}, base
+    )
     if unavailable_reason("tensorrt", BackendOptions(device="cuda")) is None:
         assert engine and engine[0].suffix == ".engine"
     else:
@@ -44,6 +46,8 @@ def test_exports_safetensors_and_onnx_with_the_training_record(
 
 
 def test_without_onnx_only_the_weights_are_written(tmp_path: Path) -> None:
-    written = export_run(tmp_path, SAPNet(stages=2).state_dict(), 2, {"log": {"run_dir": "r"}}, {}, None, onnx=False)
+    written = export_run(
+        tmp_path, SAPNet(stages=2).state_dict(), Architecture(stages=2), {"log": {"run_dir": "r"}}, {}, None, onnx=False
+    )
     assert written == [tmp_path / "sapnet.safetensors"]
     assert read_weights(written[0]).metadata["licence"] == "set by whoever trained it"
