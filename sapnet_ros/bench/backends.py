@@ -13,7 +13,7 @@ from typing import Any
 from sapnet_ros.backends import BackendOptions, create_backend, resolve_device, unavailable_reason
 from sapnet_ros.bench import BenchConfig, cpuinfo_text, format_size, table
 from sapnet_ros.bench.measure import Variant, measure
-from sapnet_ros.model.artifacts import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, quality_holds
+from sapnet_ros.model.artifacts import MAX_GT_LOSS_DB, MIN_PSNR_VS_FP32_DB, photo_quality_holds
 from sapnet_ros.model.fidelity import compare, quality_inputs
 
 LOG = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "precision": row["variant"].precision,
             "device": row["variant"].device,
             "quality": row["quality"],
-            "quality_holds": quality_holds(as_metadata),
+            "quality_holds": photo_quality_holds(as_metadata),
             "timings": {},
         }
         for size, timing in row["timings"].items():

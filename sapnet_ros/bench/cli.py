@@ -32,6 +32,7 @@ SECTIONS = {
     "batching": "sapnet_ros.bench.batching",
     "gate": "sapnet_ros.bench.gate",
     "flicker": "sapnet_ros.bench.flicker",
+    "generalisation": "sapnet_ros.bench.generalisation",
     "ladder": "sapnet_ros.bench.ladder",
     "soak": "sapnet_ros.bench.soak",
 }

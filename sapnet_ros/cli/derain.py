@@ -2,12 +2,16 @@
 
 With ``--rain-gate`` every file is its own stream: its own rain level decides
 whether it is derained or copied through unchanged (no history across files).
+What was decided is visible: ``-v`` prints a line per file (rain level,
+derained or passed through) and ``--report FILE`` writes the same as CSV.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,33 +20,67 @@ from sapnet_ros.cli.arguments import add_derain_arguments, configure_logging, de
 from sapnet_ros.commands import command
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import InputError, SapnetError
-from sapnet_ros.io.atomic import output_folder
+from sapnet_ros.io.atomic import atomic_path, check_writable, output_folder
 from sapnet_ros.io.images import collect_images, output_paths, read_image, write_png
+
+REPORT_COLUMNS = ("input", "output", "rain_level", "derained", "ms")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file: its rain level (None without a gate) and whether it was derained."""
+
+    source: Path
+    target: Path
+    level: float | None
+    derained: bool
+    ms: float
+
+    def line(self) -> str:
+        """The ``-v`` line: file, rain level and decision."""
+        level = "" if self.level is None else f"rain level {self.level:.2f}, "
+        return f"{self.source}: {level}{'derained' if self.derained else 'passed through dry'} -> {self.target}"
+
+    def row(self) -> list[str]:
+        """The ``--report`` CSV row (REPORT_COLUMNS)."""
+        level = "" if self.level is None else f"{self.level:.4f}"
+        return [str(self.source), str(self.target), level, "yes" if self.derained else "no", f"{self.ms:.1f}"]
 
 
 def derain_files(
-    derainer: Derainer, targets: dict[Path, Path], progress: bool, max_pixels: int
-) -> tuple[list[float], list[str], int]:
+    derainer: Derainer, targets: dict[Path, Path], progress: bool, max_pixels: int, verbose: bool = False
+) -> tuple[list[FileResult], list[str]]:
     """Derain each input into its target; files declaring more than ``max_pixels`` are skipped.
 
     Returns:
-        Per-frame ms, one error line per failed file, and how many files the
-        rain gate passed through as dry.
+        One result per file written, and one error line per failed file.
     """
-    times: list[float] = []
+    results: list[FileResult] = []
     failures: list[str] = []
-    dry = 0
     for source, target in tqdm(targets.items(), disable=not progress, unit="img", file=sys.stderr):
         try:
-            result = derainer.run_batch([read_image(source, max_pixels)], "bgr", [source])
-            write_png(target, result.images[0])
+            batch = derainer.run_batch([read_image(source, max_pixels)], "bgr", [source])
+            write_png(target, batch.images[0])
         except (SapnetError, OSError) as err:
             failures.append(f"skipped {source}: {err}")
             tqdm.write(f"sapnet-derain: {failures[-1]}", file=sys.stderr)
             continue
-        times.append(result.timing.total_ms)
-        dry += result.gates is not None and result.gates[0].weight == 0
-    return times, failures, dry
+        gate = batch.gates[0] if batch.gates is not None else None
+        result = FileResult(
+            source, target, gate.level if gate else None, gate is None or gate.weight > 0, batch.timing.total_ms
+        )
+        results.append(result)
+        if verbose:
+            tqdm.write(result.line())
+    return results, failures
+
+
+def write_report(path: Path, results: list[FileResult]) -> None:
+    """The per-file CSV (REPORT_COLUMNS), written atomically: a failed run leaves no half report."""
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(result.row() for result in results)
 
 
 def _check_named(inputs: list[Path]) -> None:
@@ -71,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     parser.add_argument("--output", "-o", type=Path, required=True, help="folder for the derained PNGs")
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="a line per file (rain level, derained or not), debug logging"
+    )
+    parser.add_argument("--report", type=Path, default=None, help="write a CSV per file: " + ", ".join(REPORT_COLUMNS))
     add_derain_arguments(parser)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
@@ -81,13 +122,19 @@ def main(argv: list[str] | None = None) -> int:
         inputs = collect_images(args.inputs)
         if not inputs:
             parser.exit(2, "sapnet-derain: error: no PNG/JPEG files found in the inputs\n")
+        if args.report:
+            check_writable(args.report)
         targets = output_paths(inputs, args.output)
         settings = derain_settings(parser, args)
         with output_folder(args.output), open_derainer(settings) as derainer:  # the folder is checked first
-            times, failures, dry = derain_files(derainer, targets, len(inputs) > 1, settings.max_pixels)
+            results, failures = derain_files(derainer, targets, len(inputs) > 1, settings.max_pixels, args.verbose)
             info = derainer.backend.info
+        if args.report:
+            write_report(args.report, results)
     except SapnetError as err:
         parser.exit(2, f"sapnet-derain: error: {err}\n")
+    times = [result.ms for result in results]
+    dry = sum(not result.derained for result in results)
     mean_ms = sum(times) / len(times) if times else 0.0
     print(
         f"sapnet-derain: {len(times)} frames, {mean_ms:.1f} ms/frame mean, "

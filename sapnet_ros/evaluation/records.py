@@ -14,6 +14,7 @@ import numpy as np
 
 from sapnet_ros.evaluation import noreference
 from sapnet_ros.evaluation.detectors import Agreement
+from sapnet_ros.gate.rain_gate import GateDecision
 from sapnet_ros.metrics import Quality, mean_quality
 
 RAINY, DERAINED, CLEAN = "rainy", "derained", "clean"
@@ -45,6 +46,8 @@ class FrameRecord:
         change: variant (rainy, derained) -> mean absolute luma change from the
             topic's previous frame, 8-bit levels (``metrics.flicker`` of the
             pair); none on the first frame or after a size change.
+        gate: what the rain gate did with the frame (level, state, derained
+            weight, switch); None without a gate.
     """
 
     index: int
@@ -57,6 +60,7 @@ class FrameRecord:
     detections: dict[str, DetectionStats] = field(default_factory=dict)
     agreement: dict[str, Agreement] = field(default_factory=dict)
     change: dict[str, float] = field(default_factory=dict)
+    gate: GateDecision | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,4 +178,12 @@ def summarize(records: list[FrameRecord]) -> dict[str, Any]:
         summary["detections"] = {v: _detections(records, v) for v in (RAINY, DERAINED, CLEAN)}
     if any(r.agreement for r in records):
         summary["agreement"] = {v: _agreement(records, v) for v in (RAINY, DERAINED)}
+    gated = [r.gate for r in records if r.gate is not None]
+    if gated:
+        summary["gate"] = {
+            "frames": len(gated),
+            "derained_share": sum(d.weight > 0 for d in gated) / len(gated),
+            "switches": sum(d.switched for d in gated),
+            "level": spread([d.level for d in gated]),
+        }
     return summary

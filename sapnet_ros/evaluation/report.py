@@ -122,6 +122,19 @@ def plots(result: BagResult) -> dict[str, tuple[str, bytes]]:
         axes.set(xlabel="latency per frame (ms)", ylabel="frames")
         axes.legend(loc="best", fontsize="small")
         drawn["latency"] = ("Deraining latency per frame (pre-processing + inference + post-processing)", _png(figure))
+    gated = [(r.index, r.gate) for r in records if r.gate is not None]
+    if gated:
+        figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
+        axes = figure.add_subplot()
+        frames = [frame for frame, _ in gated]
+        axes.plot(frames, [d.level for _, d in gated], ".", color=COLOURS[RAINY], label="rain level")
+        axes.plot(frames, [d.smoothed for _, d in gated], "-", color="black", label="smoothed")
+        axes.plot(frames, [d.weight for _, d in gated], "-", color=COLOURS[DERAINED], label="derained share")
+        axes.set(xlabel="frame", ylabel="level / share", ylim=(-0.05, 1.05))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(loc="best", fontsize="small")
+        axes.grid(alpha=0.3)
+        drawn["gate"] = ("Rain gate: each frame's rain level, its moving average and the derained share", _png(figure))
     if any(r.detections for r in records):
         figure = MplFigure(figsize=(7, 2.6), dpi=100, layout="constrained")
         axes = figure.add_subplot()
@@ -206,6 +219,11 @@ def _bag_blocks(result: BagResult, summary: dict[str, Any], names: dict[str, str
         for label, key in (("latency per frame (ms)", "latency_ms"), ("of which inference (ms)", "inference_ms"))
     ]
     blocks.append(Table(["", "median", "p95", "max", "mean"], rows))
+    if gate := summary.get("gate"):
+        level = gate["level"]
+        row = [str(gate["frames"]), f"{100 * gate['derained_share']:.0f} %", str(gate["switches"]),
+               fmt(level["mean"]), fmt(level["median"]), fmt(level["max"])]  # fmt: skip
+        blocks.append(Table(["rain gate: frames", "derained", "switches", "mean level", "median", "max"], [row]))
     if found := summary.get("detections"):
         blocks += _detection_blocks(result.detector, found, summary.get("agreement", {}))
     for name, (caption, png) in plots(result).items():

@@ -213,6 +213,7 @@ class _BagEvaluator:
                 (item.timestamp - self.start_time) / 1e9,
                 timing.total_ms / len(batch),
                 timing.inference_ms / len(batch),
+                gate=derained.rain,
             )
             self._write(item)
             self._measure(item)

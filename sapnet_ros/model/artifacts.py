@@ -14,6 +14,7 @@ where only PyTorch is installed (``scripts/gpu_check.sh`` on a bare system).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_INT8 = "sapnet_int8.onnx"  # uint8 activations: ONNX Runtime on the CPU
 DEFAULT_INT8_SYMMETRIC = "sapnet_int8_symmetric.onnx"  # int8 activations, zero points 0: TensorRT
 # The quality gate for --precision auto (measured by sapnet-quantize, stored in the model).
-MAX_GT_LOSS_DB = 0.1
+MAX_GT_LOSS_DB = 0.1  # mean loss against ground truth, on the photos and on every evaluation set
+MAX_WORST_LOSS_DB = 0.3  # the worst frame's loss against ground truth, on every evaluation set
 MIN_PSNR_VS_FP32_DB = 35.0
 
 
@@ -80,14 +82,39 @@ def exported_onnx(weights_path: Path | None = None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def quality_holds(metadata: dict[str, str]) -> bool:
-    """Whether a quantized model's recorded quality passes the gate for ``--precision auto``."""
+def photo_quality_holds(metadata: dict[str, str]) -> bool:
+    """Whether recorded figures on the evaluation photos and the sample keep the fp32 output's quality.
+
+    The check a measured variant of any precision gets (``sapnet-bench``); an int8 file must also pass
+    ``sets_hold``.
+    """
     try:
         loss = float(metadata["quality_gt_loss_db"])
         fidelity = min(float(metadata["quality_psnr_vs_fp32_db"]), float(metadata["quality_sample_psnr_vs_fp32_db"]))
     except (KeyError, ValueError):
         return False
     return loss <= MAX_GT_LOSS_DB and fidelity >= MIN_PSNR_VS_FP32_DB
+
+
+def sets_hold(metadata: dict[str, str]) -> bool:
+    """Whether the recorded per-set figures (``quality_sets``) keep fp32's quality on every evaluation set.
+
+    The sets hold rain generators, styles and scenes the calibration never saw (``synthesis/sets.py``);
+    each must lose at most MAX_GT_LOSS_DB on average and MAX_WORST_LOSS_DB on its worst frame, RGB and
+    Y. A model without per-set figures (made before they were measured) does not pass.
+    """
+    try:
+        per_set = json.loads(metadata["quality_sets"])
+        means = [float(s[key]) for s in per_set for key in ("loss_mean_rgb_db", "loss_mean_y_db")]
+        worst = [float(s[key]) for s in per_set for key in ("loss_worst_rgb_db", "loss_worst_y_db")]
+    except (KeyError, ValueError, TypeError):
+        return False
+    return bool(per_set) and max(means) <= MAX_GT_LOSS_DB and max(worst) <= MAX_WORST_LOSS_DB
+
+
+def quality_holds(metadata: dict[str, str]) -> bool:
+    """Whether a quantized model's recorded quality passes the gate for ``--precision auto``."""
+    return photo_quality_holds(metadata) and sets_hold(metadata)
 
 
 def is_symmetric(metadata: dict[str, str]) -> bool:

@@ -1,5 +1,9 @@
 """How close a model's outputs stay to a reference model's and to clean photos (the int8 quality gate).
 
+``set_fidelity`` measures the same per evaluation set (``synthesis/sets.py``:
+generators, styles and scenes the int8 calibration never saw), mean and worst
+frame, on RGB and Y.
+
 The inputs are the held-out evaluation photos with synthesized rain (clean
 versions known) and the official Rain100H sample (no clean version). Models
 run on ONNX Runtime's CPU provider at native size, one frame at a time, so the
@@ -8,6 +12,7 @@ figures depend on nothing but the two ONNX files.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -19,6 +24,7 @@ from sapnet_ros.metrics import image_quality
 from sapnet_ros.model.sessions import inference_session
 from sapnet_ros.resources import sample_images
 from sapnet_ros.synthesis.rain import photo_pairs
+from sapnet_ros.synthesis.sets import EvalSet, Frame
 
 SAMPLE = "rain100h_064_rain.jpg"  # the official Rain100H sample (no clean version ships)
 Size = tuple[int, int]  # (height, width)
@@ -74,3 +80,67 @@ def compare_models(reference_onnx: Path, candidate_onnx: Path, size: Size = (240
     inputs = quality_inputs(size)
     rainy = [image for _, image, _ in inputs]
     return compare(run_model(candidate_onnx, rainy), run_model(reference_onnx, rainy), inputs)
+
+
+@dataclass(frozen=True)
+class SetFidelity:
+    """How a candidate (int8) model does on one paired evaluation set, against the reference (fp32), vs ground truth.
+
+    Attributes:
+        name: the evaluation set.
+        frames: frames measured.
+        gain_rgb_db / gain_y_db: the reference's mean PSNR against ground truth minus the rainy input's.
+        loss_mean_rgb_db / loss_mean_y_db: mean over frames of the reference's PSNR minus the candidate's.
+        loss_worst_rgb_db / loss_worst_y_db: the largest of those per-frame losses.
+    """
+
+    name: str
+    frames: int
+    gain_rgb_db: float
+    gain_y_db: float
+    loss_mean_rgb_db: float
+    loss_worst_rgb_db: float
+    loss_mean_y_db: float
+    loss_worst_y_db: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in asdict(self).items()}
+
+
+def spread(frames: tuple[Frame, ...], limit: int) -> list[Frame]:
+    """At most ``limit`` frames picked evenly through ``frames`` (photo crops and textures alike)."""
+    if len(frames) <= limit:
+        return list(frames)
+    return [frames[int(index)] for index in np.linspace(0, len(frames) - 1, limit).round()]
+
+
+def set_fidelity(
+    reference_onnx: Path, candidate_onnx: Path, evaluation_sets: list[EvalSet], limit: int = 8
+) -> list[SetFidelity]:
+    """``SetFidelity`` of each paired, rainy set (at most ``limit`` frames each), both models on ONNX Runtime (CPU)."""
+    chosen = {s.name: spread(s.frames, limit) for s in evaluation_sets if s.paired and all(f.rainy for f in s.frames)}
+    images = [frame.image for frames in chosen.values() for frame in frames]
+    reference, candidate = run_model(reference_onnx, images), run_model(candidate_onnx, images)
+    results, start = [], 0
+    for name, frames in chosen.items():
+        stop = start + len(frames)
+        truth = [frame.clean for frame in frames]
+        ours = [image_quality(out, clean) for out, clean in zip(candidate[start:stop], truth, strict=True)]  # type: ignore[arg-type]
+        theirs = [image_quality(out, clean) for out, clean in zip(reference[start:stop], truth, strict=True)]  # type: ignore[arg-type]
+        rainy = [image_quality(frame.image, frame.clean) for frame in frames]  # type: ignore[arg-type]
+        loss_rgb = [t.psnr_rgb - o.psnr_rgb for t, o in zip(theirs, ours, strict=True)]
+        loss_y = [t.psnr_y - o.psnr_y for t, o in zip(theirs, ours, strict=True)]
+        results.append(
+            SetFidelity(
+                name=name,
+                frames=len(frames),
+                gain_rgb_db=float(np.mean([t.psnr_rgb - r.psnr_rgb for t, r in zip(theirs, rainy, strict=True)])),
+                gain_y_db=float(np.mean([t.psnr_y - r.psnr_y for t, r in zip(theirs, rainy, strict=True)])),
+                loss_mean_rgb_db=float(np.mean(loss_rgb)),
+                loss_worst_rgb_db=float(np.max(loss_rgb)),
+                loss_mean_y_db=float(np.mean(loss_y)),
+                loss_worst_y_db=float(np.max(loss_y)),
+            )
+        )
+        start = stop
+    return results

@@ -58,10 +58,12 @@ from sapnet_ros.model.artifacts import (
     weights_sha256,
 )
 from sapnet_ros.model.export import INPUT_NAME, save_onnx
-from sapnet_ros.model.fidelity import compare_models
+from sapnet_ros.model.fidelity import compare_models, set_fidelity
 from sapnet_ros.model.graph import build_graph
 from sapnet_ros.model.weights import read_weights
-from sapnet_ros.synthesis.rain import CALIBRATION_PHOTOS, STYLES, add_rain, clean_photo, styled
+from sapnet_ros.synthesis import physical, sets
+from sapnet_ros.synthesis.photos import load_photo
+from sapnet_ros.synthesis.rain import STYLES, add_rain, styled
 
 LOG = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ KEEP_FLOAT = re.compile(
     r"|/cra\d/(du1|du_relu|du2|direct|logits|sigmoid)$"  # CRA on pooled vectors
     r"|^clamp$"
 )
+
+
+SET_FRAMES = 6  # frames per evaluation set that sapnet-quantize measures (``artifacts.sets_hold``)
 
 
 class _Batches(CalibrationDataReader):
@@ -86,16 +91,17 @@ class _Batches(CalibrationDataReader):
 
 
 def _random_crop(photo_name: str, rng: np.random.Generator) -> np.ndarray:
-    """A CALIBRATION_SIZE crop of a photo at a random position and scale (1-1.6x the smallest fit)."""
-    height, width = CALIBRATION_SIZE
-    scale = rng.uniform(1.0, 1.6)
-    photo = clean_photo(photo_name, round(height * scale), round(width * scale))
-    top, left = rng.integers(0, photo.shape[0] - height + 1), rng.integers(0, photo.shape[1] - width + 1)
-    return np.ascontiguousarray(photo[top : top + height, left : left + width])
+    """A CALIBRATION_SIZE crop of a training photo at a random place, covering 40-100 % of it."""
+    place = (float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.4, 1.0)))
+    return sets.crop(load_photo(photo_name), *place, CALIBRATION_SIZE)
 
 
 def synthesized_batches(count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` rainy crops of the calibration photos (random styles) plus the shipped rainy samples.
+    """``count`` rainy crops of the training photos plus the shipped rainy samples.
+
+    Every other crop gets the project's rain (random density, angle, brightness), the others one of the
+    physical model's training styles (jittered): evaluation photos and styles stay unseen
+    (``synthesis/sets.py``), so ``set_fidelity`` scores the calibration on what it never saw.
 
     Returns:
         float32 (1, 3, H, W) RGB [0, 1] batches.
@@ -103,14 +109,19 @@ def synthesized_batches(count: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     batches = []
     for index in range(count):
-        crop = _random_crop(CALIBRATION_PHOTOS[index % len(CALIBRATION_PHOTOS)], rng)
-        style = styled(
-            list(STYLES)[index % len(STYLES)],
-            density=float(rng.uniform(0.003, 0.012)),
-            angle=float(rng.uniform(-20, 20)),
-            brightness=float(rng.uniform(0.5, 0.95)),
-        )
-        batches.append(to_network(add_rain(crop, style, seed=seed + index))[None])
+        crop = _random_crop(sets.TRAIN_PHOTOS[int(rng.integers(len(sets.TRAIN_PHOTOS)))], rng)
+        if index % 2:
+            style_name = sets.TRAIN_PHYSICAL[(index // 2) % len(sets.TRAIN_PHYSICAL)]
+            rainy = physical.render(crop, sets.jittered(style_name, rng), seed + index)
+        else:
+            style = styled(
+                list(STYLES)[(index // 2) % len(STYLES)],
+                density=float(rng.uniform(0.002, 0.012)),
+                angle=float(rng.uniform(-25, 25)),
+                brightness=float(rng.uniform(0.4, 0.95)),
+            )
+            rainy = add_rain(crop, style, seed=seed + index)
+        batches.append(to_network(rainy)[None])
     for path in resources.sample_images():
         batches.append(to_network(read_image(path), "bgr")[None])
     return batches
@@ -196,6 +207,8 @@ def make_int8(
         quantize_model(fused, quantized, calib_dir, symmetric, images)
         LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
         quality = compare_models(fused, quantized)
+        LOG.info("measuring quality on the evaluation sets (%d frames each)", SET_FRAMES)
+        per_set = set_fidelity(fused, quantized, sets.evaluation_sets(with_real=False), SET_FRAMES)
         model = onnx.load(str(quantized))
     metadata = {
         "precision": "int8",
@@ -207,6 +220,7 @@ def make_int8(
         else f"{images} synthesized rainy photos + samples",
         "kept_float": KEEP_FLOAT.pattern,
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
+        "quality_sets": json.dumps([result.as_dict() for result in per_set]),
     }
     save_onnx(model, output, {**metadata_of(model), **metadata})
     return metadata
@@ -240,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric)
     except (SapnetError, ValueError) as err:
         parser.exit(2, f"sapnet-quantize: error: {err}\n")
-    quality = {key: value for key, value in metadata.items() if key.startswith("quality_")}
+    quality = {key: value for key, value in metadata.items() if key.startswith("quality_") and key != "quality_sets"}
     verdict = "passes" if quality_holds(metadata) else "FAILS"
     print(f"wrote {args.output}; {json.dumps(quality)}; quality gate {verdict}")
     return 0

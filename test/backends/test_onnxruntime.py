@@ -12,6 +12,7 @@ from sapnet_ros.backends import BackendOptions, create_backend, unavailable_reas
 from sapnet_ros.backends import onnxruntime as ort_backend
 from sapnet_ros.backends.onnxruntime import CPU, CUDA, TENSORRT, OnnxRuntimeBackend, providers_for, running_provider
 from sapnet_ros.errors import BackendError
+from sapnet_ros.model.artifacts import int8_model_path, quality_holds
 from sapnet_ros.resources import default_onnx
 
 GPU = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -29,9 +30,13 @@ def test_int8_stays_close_to_fp32_on_sample(sample_batch: np.ndarray, torch_samp
     assert _psnr(output, torch_sample_output) >= 35.0
 
 
-def test_auto_runs_int8_on_the_cpu_because_its_quality_holds() -> None:
+def test_auto_runs_int8_on_the_cpu_only_where_its_quality_holds() -> None:
+    """The shipped int8 model loses more than the bound on rain its calibration never saw: auto keeps fp32."""
+    found = int8_model_path()
+    assert found is not None
     backend = create_backend("auto", BackendOptions(precision="auto", device="cpu"))
-    assert (backend.name, backend.precision) == ("onnxruntime", "int8")
+    expected = "int8" if quality_holds(found[1]) else "fp32"
+    assert (backend.name, backend.precision) == ("onnxruntime", expected)
     assert create_backend("auto", BackendOptions(precision="fp32")).precision == "fp32"
 
 

@@ -7,6 +7,7 @@ import pytest
 from conftest import tiny_rgb
 
 from sapnet_ros.cli.derain import main
+from sapnet_ros.model.artifacts import int8_model_path, quality_holds
 from sapnet_ros.synthesis.photos import still_scene
 from sapnet_ros.synthesis.rain import LIGHT, RainSynthesizer
 
@@ -79,12 +80,14 @@ def test_sample_matches_official_output_within_one_level(
     assert np.abs(derained.astype(np.float32) - reference * 255).max() <= 1.0
 
 
-def test_auto_runs_the_fast_int8_path_on_the_cpu(
+def test_auto_runs_onnxruntime_on_the_cpu_in_the_precision_whose_quality_holds(
     sample_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shutil.copy(sample_path, tmp_path / sample_path.name)
     assert main([str(tmp_path / sample_path.name), "--output", str(tmp_path / "out"), "--device", "cpu"]) == 0
-    assert "backend onnxruntime (CPUExecutionProvider, int8)" in capsys.readouterr().out
+    found = int8_model_path()
+    precision = "int8" if found is not None and quality_holds(found[1]) else "fp32"
+    assert f"backend onnxruntime (CPUExecutionProvider, {precision})" in capsys.readouterr().out
 
 
 def test_rain_gate_copies_dry_photos_and_derains_rainy_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,13 @@ from conftest import tiny_rgb
 
 from sapnet_ros.errors import WeightsError
 from sapnet_ros.gate.estimator import GRID, TILE, RainEstimator, grey_tiles, tile_origins
-from sapnet_ros.gate.training import HELD_OUT_PHOTOS, TRAIN_PHOTOS, held_out_frames
+from sapnet_ros.gate.rain_gate import GateSettings
+from sapnet_ros.gate.training import HELD_OUT_PHOTOS, TRAIN_PHOTOS
+from sapnet_ros.synthesis import sets
+
+FALSE_OPENS = 0.05  # of the unseen dry frames at most (the issue's goal; the shipped model: 0)
+PROJECT_RECALL = 0.6  # of rain.py's rain on unseen scenes at least (the shipped model: 0.67, docs/generalisation.md)
+GOAL_RECALL = 0.95  # the issue's goal on rain of another generator (not met)
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +56,35 @@ def test_grey_frames_are_scored_as_they_are(estimator: RainEstimator) -> None:
     np.testing.assert_allclose(grey_tiles(grey, "rgb"), grey_tiles(np.dstack([grey] * 3), "rgb"), atol=1e-4)
 
 
-def test_shipped_model_separates_held_out_dry_and_rainy_photos(estimator: RainEstimator) -> None:
-    """Held-out photos at 320x240 (never seen in training): every natural one is scored right."""
+@pytest.fixture(scope="module")
+def unseen() -> dict[str, np.ndarray]:
+    """Set name -> the shipped model's levels on the evaluation sets (240x320; none seen in training)."""
+    return {
+        s.name: np.array(RainEstimator().levels([f.image for f in s.frames]))
+        for s in sets.evaluation_sets(with_real=False)
+    }
+
+
+def test_no_false_opens_on_unseen_dry_scenes_with_rain_like_textures(unseen: dict[str, np.ndarray]) -> None:
+    """Held-out photo crops, gravel, foliage, brick, fences, road markings, night noise: none opens the gate.
+
+    The estimator trained on rain.py alone opened on foliage (level 1.0) and fences.
+    """
     assert not set(TRAIN_PHOTOS) & set(HELD_OUT_PHOTOS)
-    assert estimator.metadata["held_out_photos"].split(",") == list(HELD_OUT_PHOTOS)
-    frames = held_out_frames()
-    levels = dict(zip(frames, estimator.levels([frame for frame, _ in frames.values()]), strict=True))
-    for name, (_, rainy) in frames.items():
-        if name.startswith("gravel") and rainy:
-            continue  # rain on a frame-filling pebble texture: a known miss, reported in the README
-        assert (levels[name] >= 0.6) if rainy else (levels[name] <= 0.3), (name, levels[name])
-    report = json.loads(estimator.metadata["held_out"])
-    assert report["levels"]["real_rain_night"] == pytest.approx(levels["real_rain_night"], abs=1e-3)
+    assert len(unseen["dry"]) == 18 and np.mean(unseen["dry"] >= GateSettings().open_level) <= FALSE_OPENS
+    assert unseen["dry"].max() < GateSettings().first_frame_level
+
+
+def test_detects_seen_rain_on_unseen_scenes(unseen: dict[str, np.ndarray]) -> None:
+    """rain.py's styles on the held-out scenes: every photo crop, some of the textures (gravel, foliage miss)."""
+    assert np.mean(unseen["project"] >= GateSettings().open_level) >= PROJECT_RECALL
+
+
+@pytest.mark.xfail(strict=True, reason="goal not met: docs/generalisation.md (recall 0-33 % per held-out style)")
+def test_goal_recall_on_rain_of_a_generator_it_was_not_trained_on(unseen: dict[str, np.ndarray]) -> None:
+    """The issue's goal on the physical model's held-out styles; strict: it reports when a model meets it."""
+    rainy = np.concatenate([levels for name, levels in unseen.items() if name.startswith("physical/")])
+    assert np.mean(rainy >= GateSettings().open_level) >= GOAL_RECALL
 
 
 @pytest.mark.parametrize(

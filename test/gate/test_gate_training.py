@@ -17,6 +17,8 @@ from sapnet_ros.gate.training import (
     export,
     make_dataset,
     metadata_for,
+    physical_rain,
+    project_rain,
     pyramid,
     rain_layers,
     train,
@@ -31,13 +33,14 @@ def test_examples_are_regions_with_or_without_rain() -> None:
     assert min(max(s.shape[:2]) for s in scales) == REGION and all(min(s.shape[:2]) >= REGION for s in scales)
     (layer,) = rain_layers(1, rng)
     dry = example(scales, None, np.random.default_rng(1))
-    rainy = example(scales, layer, np.random.default_rng(1))
-    assert dry.shape == rainy.shape == (REGION, REGION, 3) and dry.dtype == np.uint8
-    assert not np.array_equal(dry, rainy)
+    for rain in (project_rain(*layer), physical_rain):
+        rainy = example(scales, rain, np.random.default_rng(1))
+        assert dry.shape == rainy.shape == (REGION, REGION, 3) and dry.dtype == np.uint8
+        assert not np.array_equal(dry, rainy)
 
 
 def test_a_seeded_run_is_reproducible_and_its_export_computes_what_torch_does(tmp_path: Path) -> None:
-    config = EstimatorTrainConfig(examples=32, rain_layers=4, epochs=1, batch=16)
+    config = EstimatorTrainConfig(examples=32, rain_layers=4, textures_per_kind=1, epochs=1, batch=16)
     tiles, labels = make_dataset(config)
     assert tiles.shape == (32, 4, 1, 64, 64) and labels.tolist() == [0.0, 1.0] * 16
     model = train(config, log=False)

@@ -19,6 +19,7 @@ from std_msgs.msg import Float32
 
 from sapnet_ros.backends.base import BackendBase
 from sapnet_ros.derainer import Derainer
+from sapnet_ros.gate.rain_gate import GateSettings
 from sapnet_ros.io.messages import image_to_array
 from sapnet_ros.ros.camera import matching_reliability, qos, silence_cause
 from sapnet_ros.ros.node import DerainNode
@@ -123,7 +124,8 @@ def test_the_gate_passes_dry_cameras_through_and_derains_rainy_ones(gated: Rig, 
     derained = image_to_array(gated.derained["wet"].with_stamp(300)).array
     np.testing.assert_array_equal(derained, Derainer(node_backend).run(rainy, "rgb"))
     assert wait_for(lambda: len(gated.levels["dry"].snapshot()) == len(gated.levels["wet"].snapshot()) == 1)
-    assert gated.levels["dry"].snapshot()[0].data < 0.3 < 0.6 < gated.levels["wet"].snapshot()[0].data
+    first_frame_opens = GateSettings().first_frame_level  # light rain on chelsea scores 0.59 (docs/generalisation.md)
+    assert gated.levels["dry"].snapshot()[0].data < 0.3 < first_frame_opens < gated.levels["wet"].snapshot()[0].data
     assert wait_for(lambda: gated.camera_status("wet").get("rain gate") == "open")
     dry = gated.camera_status("dry")
     assert dry["rain gate"] == "closed" and dry["derained share"] == "0.00" and dry["rain gate switches"] == "0"
