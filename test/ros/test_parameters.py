@@ -85,9 +85,9 @@ def test_descriptors_carry_ranges_choices_and_when_a_change_applies() -> None:
     assert describe("managed", SPECS["managed"]).read_only
 
 
-def test_av_profile_turns_the_rain_gate_on_and_sets_only_known_parameters() -> None:
+def test_av_profile_keeps_the_rain_gate_off_and_sets_only_known_parameters() -> None:
     profile = yaml.safe_load((CONFIG.parent / "derain_av.yaml").read_text())["/**"]["ros__parameters"]
-    assert profile["rain_gate.enabled"] is True
+    assert profile["rain_gate.enabled"] is False  # the estimator misses too much unseen rain (issue 13)
     assert all(check(name, value) is None for name, value in profile.items())
 
 

@@ -137,12 +137,13 @@ def test_launched_node_derains_and_stops_cleanly_on_sigint(tmp_path: Path) -> No
     assert "Traceback" not in text
 
 
-def test_launched_av_profile_serves_a_camera_list_with_the_rain_gate(tmp_path: Path) -> None:
+def test_launched_av_profile_with_the_rain_gate_serves_a_camera_list(tmp_path: Path) -> None:
     namespace = f"cars{os.getpid()}"
     cameras = ["front", "rear"]
-    arguments = LaunchArguments(
-        namespace=namespace, params_file=resources.config_file("derain_av.yaml"), cameras="[front, rear]"
-    )
+    profile = resources.config_file("derain_av.yaml").read_text()
+    gated = tmp_path / "derain_av_gated.yaml"
+    gated.write_text(profile.replace("rain_gate.enabled: false", "rain_gate.enabled: true"))
+    arguments = LaunchArguments(namespace=namespace, params_file=gated, cameras="[front, rear]")
     log = (tmp_path / "node.log").open("w")
     graph = Graph()
     try:
