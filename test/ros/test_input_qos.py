@@ -97,7 +97,10 @@ def test_large_frames_are_answered_on_default_parameters(tmp_path: Path) -> None
     finally:
         graph.close()
     text = log_path.read_text()
-    assert f"{topic} [auto, depth 1]" in text and f"{topic}: input QoS now reliable, matching its publishers" in text
+    # Whether the reliable cameras were heard after a switch to reliable or already over the first best-effort
+    # subscription depends on timing (a frame may get through before the once-a-second check); auto's choice
+    # itself is tested on publisher records in test_cameras.py. What must hold: every camera above was answered.
+    assert f"{topic} [auto, depth 1]" in text
     warning = next(line for line in text.splitlines() if "no frame in 5 s" in line)
     assert "likely size: frames over ~0.9 MB" in warning and "best-effort" in warning, warning
     assert text.count("no frame in 5 s") == 1 and "Traceback" not in text
