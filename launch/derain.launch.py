@@ -8,7 +8,7 @@
 ``model`` picks the rung of the speed ladder (models/README.md): ``sapnet``
 (best; GPUs: Orin AGX/desktop with TensorRT), ``sapnet-s`` (~3x faster,
 ~0.3 dB less; 8+ core CPUs, Orin NX), ``sapnet-xs`` (~6x faster, ~1 dB less;
-2-4 core CPUs, Orin Nano).
+2-4 core CPUs, Orin Nano), ``sapnet-xxs`` (~10x faster; live 640x480 on 2 CPU cores).
 
 The node lives in the camera's namespace: with the defaults it derains
 /camera/image_raw (+ /camera/camera_info) into /camera/image_derained. With
@@ -65,7 +65,7 @@ def generate_launch_description() -> LaunchDescription:
                 "model",
                 default_value="",
                 description="speed ladder rung: sapnet (GPUs), sapnet-s (8+ CPU cores, Orin NX), "
-                "sapnet-xs (2-4 CPU cores, Orin Nano); empty: the params file's",
+                "sapnet-xs (2-4 CPU cores, Orin Nano), sapnet-xxs (2 CPU cores); empty: the params file's",
             ),
             DeclareLaunchArgument("image", default_value="image_raw", description="input image topic"),
             DeclareLaunchArgument("camera_info", default_value="camera_info", description="input camera_info topic"),

@@ -21,7 +21,7 @@ DEMO_BAG = "demo_rain"
 # The speed ladder, slowest and best first: each rung ships weights, an fp32 ONNX model and an int8 one
 # (models/README.md says how each was made and what it costs and keeps).
 DEFAULT_MODEL = "sapnet"
-MODEL_NAMES = ("sapnet", "sapnet-s", "sapnet-xs")
+MODEL_NAMES = ("sapnet", "sapnet-s", "sapnet-xs", "sapnet-xxs")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ DERAIN_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "model",
         resources.DEFAULT_MODEL,
-        "speed ladder rung: sapnet (best), sapnet-s (~3x faster), sapnet-xs (~6x faster); see models/README.md",
+        "speed ladder rung: sapnet (best), sapnet-s (~3x faster), sapnet-xs (~6x), sapnet-xxs (~10x); models/README.md",
         resources.MODEL_NAMES,
     ),
     OptionSpec("weights", "", "SAPNet weights (.safetensors or official .pth); empty: the shipped ones", is_file=True),

@@ -41,7 +41,7 @@ class LaunchArguments:
     namespace: str = "camera"
     params_file: Path = field(default_factory=resources.config_file)
     backend: str = ""  # empty: the params file's
-    model: str = ""  # speed ladder rung (sapnet, sapnet-s, sapnet-xs); empty: the params file's
+    model: str = ""  # speed ladder rung (sapnet, sapnet-s, sapnet-xs, sapnet-xxs); empty: the params file's
     image: str = "image_raw"
     camera_info: str = "camera_info"
     image_derained: str = "image_derained"
