@@ -121,7 +121,6 @@ class DerainNode(LifecycleNode):
         self._diagnostics: Publisher[Any] | None = None
         self._diagnostics_timer: Timer | None = None
         self._watch_timer: Timer | None = None
-        self._max_pixels = NodeConfig().max_pixels
         self._throttle = Throttle(WARN_PERIOD_S)
         self._diagnostics_report = DiagnosticsReport()
         self.add_on_set_parameters_callback(self._validate_parameters)  # before declaring: checks overrides too
@@ -172,7 +171,6 @@ class DerainNode(LifecycleNode):
             self.get_logger().error(f"configure failed: cannot load backend {config.backend!r}: {err}")
             self._resources.close()
             return FAILURE
-        self._max_pixels = settings.max_pixels
         self.cameras = {name: Camera(self, name, config, self.stats) for name in config.camera_names()}
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
@@ -183,8 +181,8 @@ class DerainNode(LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for camera in self.cameras.values():
-            if not self.config.lazy:
+        if not self.config.lazy:  # lazy: _watch_inputs subscribes while an output has subscribers
+            for camera in self.cameras.values():
                 camera.subscribe(self.config, self._receive)
         self._active = True
         self._watch_timer = self.create_timer(WATCH_PERIOD_S, self._watch_inputs)
@@ -273,7 +271,7 @@ class DerainNode(LifecycleNode):
         decoded, valid = [], []
         for frame in frames:
             try:
-                decoded.append(decode(frame.msg, frame.camera.compressed, self._max_pixels))
+                decoded.append(decode(frame.msg, frame.camera.compressed, self.config.max_pixels))
                 valid.append(frame)
             except ImageFormatError as err:
                 frame.camera.stats.dropped("invalid")
