@@ -38,13 +38,15 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException, ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
+from rclpy.signals import SignalHandlerOptions
 from rclpy.timer import Timer
 from std_msgs.msg import Header
 
+from sapnet_ros.commands import INTERRUPTED, deferred_interrupts
 from sapnet_ros.derainer import Derainer, open_derainer
 from sapnet_ros.errors import ImageFormatError
 from sapnet_ros.pipeline import decode, derain_decoded
@@ -57,6 +59,7 @@ from sapnet_ros.ros.worker import FrameWorker
 NODE_NAME = "derain"
 WARN_PERIOD_S = 10.0  # one warning per topic and problem class this often
 WATCH_PERIOD_S = 1.0  # inputs re-checked (QoS, lazy, silence) this often
+SIGNAL_POLL_S = 0.1  # the longest a Ctrl-C waits before the node starts stopping
 ROS_OWNED = frozenset({"use_sim_time", "start_type_description_service"})  # declared by rclpy itself
 STOP_TIMEOUT_S = 60.0  # the longest wait for a frame in flight when stopping
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -314,11 +317,30 @@ class DerainNode(LifecycleNode):
             self._diagnostics.publish(DiagnosticArray(header=header, status=statuses))
 
 
+def _spin_until_interrupted(node: DerainNode) -> None:
+    """Run the node's callbacks until SIGINT or SIGTERM; a second one raises KeyboardInterrupt.
+
+    The signals are noted, not raised, and rclpy installs no handler of its
+    own: a KeyboardInterrupt landing inside rclpy's message conversion surfaced
+    as a RuntimeError traceback (exit 1), and rclpy's handler shut the context
+    down under callbacks still publishing. Here the context outlives ``close``,
+    so frames in flight are still published when the node stops.
+    """
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        with deferred_interrupts() as interrupts:
+            while not interrupts.requested:
+                executor.spin_once(timeout_sec=SIGNAL_POLL_S)
+    finally:
+        executor.shutdown()
+
+
 def main(args: list[str] | None = None) -> int:
     """``derain_node [--ros-args ...]``: run until Ctrl-C; exit 1 if configure fails, 2 on a bad parameter."""
     code = 0
     try:
-        with rclpy.init(args=args):
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
             try:
                 node = DerainNode()
             except ParameterException as err:
@@ -326,13 +348,13 @@ def main(args: list[str] | None = None) -> int:
                 return 2
             try:
                 if node.config.managed or node.start():
-                    rclpy.spin(node)
+                    _spin_until_interrupted(node)
                 else:
                     code = 1
             finally:
                 node.close()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    except KeyboardInterrupt:
+        code = INTERRUPTED  # Ctrl-C twice: stopped without waiting for frames in flight
     return code
 
 

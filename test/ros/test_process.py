@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -168,3 +170,30 @@ def test_launched_av_profile_with_the_rain_gate_serves_a_camera_list(tmp_path: P
     assert "rain gate on (open 0.6, close 0.3), batches of up to 4" in text, text
     assert f"/{namespace}/rear/image_raw [auto, depth 1] -> /{namespace}/rear/image_derained" in text
     assert "Traceback" not in text
+
+
+def test_ctrl_c_while_messages_pour_in_stops_cleanly_every_time(tmp_path: Path) -> None:
+    """SIGINT lands while the node's main thread is taking messages: exit 0, no traceback (was: 1 in ~6)."""
+    namespace = f"flood{os.getpid()}"
+    graph = Graph()
+    try:
+        images = graph.publisher(Image, f"/{namespace}/image_raw", depth=1)
+        infos = graph.publisher(CameraInfo, f"/{namespace}/camera_info", depth=1)
+        image, info = image_msg(tiny_rgb(24, 32), "rgb8", 1), camera_info_msg(1, 32, 24)
+        for attempt in range(4):
+            log_path = tmp_path / f"node{attempt}.log"
+            with log_path.open("w") as log, NodeProcess(LaunchArguments(namespace=namespace), log=log) as node:
+                assert wait_for(lambda: infos.get_subscription_count() > 0 or node.returncode is not None)
+                for _ in range(400):  # ~1 s of messages at the node's callbacks
+                    infos.publish(info)
+                    images.publish(image)
+                    time.sleep(0.002)
+                os.kill(node.pid, signal.SIGINT)
+                for _ in range(200):  # and more while it stops
+                    infos.publish(info)
+                    time.sleep(0.002)
+                assert wait_for(lambda: node.returncode is not None)  # one Ctrl-C is enough
+                assert node.returncode == 0, log_path.read_text()
+            assert "Traceback" not in log_path.read_text(), log_path.read_text()
+    finally:
+        graph.close()
