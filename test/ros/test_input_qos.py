@@ -1,9 +1,10 @@
 """Camera-sized frames reach derain_node on its default parameters, from reliable and best-effort cameras.
 
-Real DDS, node and cameras in processes of their own as on a robot. With Fast DDS's defaults a best-effort
-sample over ~0.9 MB never crosses processes (the issue: 640x480 rgb8 is 0.92 MB): the node, on ``auto``,
-hears a reliable camera reliable, and names the cause when a best-effort camera's frames cannot arrive;
-a best-effort camera whose shared-memory segment holds a frame is answered too.
+Real DDS, node and cameras in processes of their own as on a robot. With Fast DDS's defaults best-effort
+samples over ~0.9 MB mostly fail to cross processes (the issue: 640x480 rgb8 is 0.92 MB; on a busy machine
+about 1 in 6 got through): the node, on ``auto``, hears a reliable camera reliable, and names the cause when
+a best-effort camera's frames do not arrive; a best-effort camera whose shared-memory segment holds a frame
+is answered too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def answered(inbox_messages: list[Image], size: tuple[int, int]) -> bool:
     return any((m.width, m.height) == size for m in inbox_messages)
 
 
+def camera_heard(messages: list[Image]) -> bool:
+    """Whether a frame of fake_camera.py was answered: it stamps 1, 2, 3, ... (the probe's frames are all 1)."""
+    return any(m.header.stamp.sec > 1 for m in messages)
+
+
 def first_answer_s(graph: Graph, topic: str, derained: Inbox, size: tuple[int, int]) -> float:
     """Seconds from a reliable camera's appearance (the ROS default QoS) to its first answered frame."""
     reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -87,8 +93,12 @@ def test_large_frames_are_answered_on_default_parameters(tmp_path: Path) -> None
             assert wait_for(lambda: graph.probe.count_subscribers(topic) > 0 or node.returncode is not None)
             for size in SIZES:  # a reliable camera: heard reliable
                 first_frame_s[size] = first_answer_s(graph, topic, derained, size)
-            with camera(topic, SIZES[1]):  # best effort, Fast DDS defaults: nothing can arrive; the node says why
-                assert wait_for(lambda: "no frame in 5 s" in log_path.read_text(), 30), log_path.read_text()
+            before = len(derained.snapshot())
+            with camera(topic, SIZES[1]):  # best effort, Fast DDS defaults: frames get lost; the node says why
+                # ... unless some get through (on a busy machine about 1 in 6 did): then there is nothing to explain
+                assert wait_for(
+                    lambda: "no frame in 5 s" in log_path.read_text() or camera_heard(derained.snapshot()[before:]), 30
+                ), log_path.read_text()
             for size in SIZES:  # best effort, a shared-memory segment that holds a frame
                 before = len(derained.snapshot())
                 with camera(topic, size, profile):
@@ -101,7 +111,7 @@ def test_large_frames_are_answered_on_default_parameters(tmp_path: Path) -> None
     # subscription depends on timing (a frame may get through before the once-a-second check); auto's choice
     # itself is tested on publisher records in test_cameras.py. What must hold: every camera above was answered.
     assert f"{topic} [auto, depth 1]" in text
-    warning = next(line for line in text.splitlines() if "no frame in 5 s" in line)
-    assert "likely size: frames over ~0.9 MB" in warning and "best-effort" in warning, warning
-    assert text.count("no frame in 5 s") == 1 and "Traceback" not in text
+    for warning in (line for line in text.splitlines() if "no frame in 5 s" in line):
+        assert "likely size: frames over ~0.9 MB" in warning and "best-effort" in warning, warning
+    assert text.count("no frame in 5 s") <= 1 and "Traceback" not in text
     print(f"time to first frame with a reliable camera on auto QoS: {first_frame_s}")
