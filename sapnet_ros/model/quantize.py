@@ -21,6 +21,10 @@ user's own frames. The quality gate (``artifacts.quality_holds``) is measured
 when the model is made and stored in its metadata, so ``--precision auto`` can
 pick int8 only where it was shown to keep the official network's quality.
 
+``--qat-steps N`` first fine-tunes the graph's weights under int8 rounding
+(``qat.py``) and then calibrates and quantizes the result; the quality figures
+are still measured against the fp32 graph of the weights as given.
+
 For TensorRT (``symmetric``) every zero point is 0 and biases stay float:
 TensorRT's Q/DQ importer rejects asymmetric quantization and DequantizeLinear
 nodes that read anything but int8 (onnx-tensorrt#850).
@@ -36,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +65,7 @@ from sapnet_ros.model.artifacts import (
 from sapnet_ros.model.export import INPUT_NAME, save_onnx
 from sapnet_ros.model.fidelity import compare_models, set_fidelity
 from sapnet_ros.model.graph import build_graph
+from sapnet_ros.model.qat import QAT, finetune
 from sapnet_ros.model.weights import read_weights
 from sapnet_ros.synthesis import physical, sets
 from sapnet_ros.synthesis.photos import load_photo
@@ -136,12 +142,18 @@ def folder_batches(folder: Path, count: int) -> list[np.ndarray]:
     return [to_network(read_image(path), "bgr")[None] for path in paths[::step][:count]]
 
 
+def calibration_batches(calib_dir: Path | None, images: int) -> list[np.ndarray]:
+    """``images`` frames of ``calib_dir``, or synthesized rain on the training photos where it is None."""
+    return folder_batches(calib_dir, images) if calib_dir else synthesized_batches(images)
+
+
 def quantize_model(
     onnx_path: Path,
     output: Path,
     calib_dir: Path | None = None,
     symmetric: bool = False,
     images: int = 24,
+    batches: list[np.ndarray] | None = None,
 ) -> Path:
     """Quantize ``onnx_path`` to a QDQ int8 model at ``output`` (written atomically).
 
@@ -152,8 +164,9 @@ def quantize_model(
         calib_dir: folder of rainy images; None = synthesized rain on photos.
         symmetric: int8 activations with zero point 0 (TensorRT) instead of uint8.
         images: calibration images.
+        batches: calibration batches already made (``calib_dir`` and ``images`` are then unused).
     """
-    batches = folder_batches(calib_dir, images) if calib_dir else synthesized_batches(images)
+    batches = batches if batches is not None else calibration_batches(calib_dir, images)
     model = onnx.load(str(onnx_path))
     keep = [node.name for node in model.graph.node if KEEP_FLOAT.search(node.name)]
     LOG.info("calibrating on %d images; %d of %d nodes kept in float", len(batches), len(keep), len(model.graph.node))
@@ -192,8 +205,13 @@ def make_int8(
     calib_dir: Path | None = None,
     images: int = 24,
     symmetric: bool = False,
+    qat: QAT | None = None,
 ) -> dict[str, str]:
     """Build the fused graph for the weights, quantize it, measure its quality, store all of it in ``output``.
+
+    With ``qat``, the graph's weights are first fine-tuned under int8 rounding
+    (``qat.py``) on the calibration frames, then calibrated and quantized again;
+    quality is always measured against the fp32 graph of the weights as given.
 
     Returns:
         The metadata written, quality figures included.
@@ -204,7 +222,12 @@ def make_int8(
     with tempfile.TemporaryDirectory() as scratch:  # ``output`` appears only once its quality is stored in it
         fused, quantized = Path(scratch) / "fused.onnx", Path(scratch) / "int8.onnx"
         onnx.save(build_graph(weights), str(fused))
-        quantize_model(fused, quantized, calib_dir, symmetric, images)
+        batches = calibration_batches(calib_dir, images)
+        quantize_model(fused, quantized, symmetric=symmetric, batches=batches)
+        if qat is not None:
+            tuned = Path(scratch) / "tuned.onnx"
+            onnx.save(finetune(onnx.load(str(fused)), onnx.load(str(quantized)), batches, qat), str(tuned))
+            quantize_model(tuned, quantized, symmetric=symmetric, batches=batches)
         LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
         quality = compare_models(fused, quantized)
         LOG.info("measuring quality on the evaluation sets (%d frames each)", SET_FRAMES)
@@ -219,6 +242,7 @@ def make_int8(
         if calib_dir
         else f"{images} synthesized rainy photos + samples",
         "kept_float": KEEP_FLOAT.pattern,
+        **({"qat": json.dumps(asdict(qat))} if qat is not None else {}),
         **{f"quality_{key}": f"{value:.3f}" for key, value in quality.items()},
         "quality_sets": json.dumps([result.as_dict() for result in per_set]),
     }
@@ -246,12 +270,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calib", type=Path, default=None, help="folder of rainy images (default: synthesized)")
     parser.add_argument("--images", type=int, default=24, help="calibration images (default: %(default)s)")
     parser.add_argument("--symmetric", action="store_true", help="int8 activations with zero point 0 (TensorRT)")
+    parser.add_argument(
+        "--qat-steps",
+        type=int,
+        default=0,
+        help="fine-tune the weights under int8 rounding for this many steps first (0: calibrate only)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning crops (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.qat_steps < 0:
+        parser.error(f"--qat-steps must be 0 or more, got {args.qat_steps}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.output is None:
         args.output = resources.models_dir() / (DEFAULT_INT8_SYMMETRIC if args.symmetric else DEFAULT_INT8)
     try:
-        metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric)
+        qat = QAT(steps=args.qat_steps, seed=args.seed) if args.qat_steps else None
+        metadata = make_int8(args.output, args.weights, args.calib, args.images, args.symmetric, qat)
     except (SapnetError, ValueError) as err:
         parser.exit(2, f"sapnet-quantize: error: {err}\n")
     quality = {key: value for key, value in metadata.items() if key.startswith("quality_") and key != "quality_sets"}
