@@ -117,10 +117,12 @@ def _network_onnx(onnx_path: Path, precision: str, strong: bool, calib: Path | N
 
     model = onnx.load(str(onnx_path))
     if precision == "int8" and not has_qdq(model):
-        from sapnet_ros.model.quantize import quantize_model
+        from sapnet_ros.model.quantize import CALIBRATION_IMAGES, calibration_batches, quantize_model
 
         LOG.info("int8: quantizing %s explicitly (Q/DQ, symmetric, for TensorRT)", onnx_path)
-        return quantize_model(onnx_path, scratch / "int8.onnx", calib_dir=calib, symmetric=True)
+        return quantize_model(
+            onnx_path, scratch / "int8.onnx", calibration_batches(calib, CALIBRATION_IMAGES), symmetric=True
+        )
     if precision == "fp16" and strong:
         from sapnet_ros.model.graph import to_float16  # here only: graph.py needs PyTorch, a Jetson may not
 

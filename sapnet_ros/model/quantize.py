@@ -73,6 +73,7 @@ from sapnet_ros.synthesis.rain import STYLES, add_rain, styled
 
 LOG = logging.getLogger(__name__)
 
+CALIBRATION_IMAGES = 24
 CALIBRATION_SIZE = (192, 256)  # (height, width): ranges depend on content, not on size
 KEEP_FLOAT = re.compile(
     r"/(conv0|conv0_relu|cat_input|conv_out|estimate)$"  # image-facing layers
@@ -147,26 +148,16 @@ def calibration_batches(calib_dir: Path | None, images: int) -> list[np.ndarray]
     return folder_batches(calib_dir, images) if calib_dir else synthesized_batches(images)
 
 
-def quantize_model(
-    onnx_path: Path,
-    output: Path,
-    calib_dir: Path | None = None,
-    symmetric: bool = False,
-    images: int = 24,
-    batches: list[np.ndarray] | None = None,
-) -> Path:
+def quantize_model(onnx_path: Path, output: Path, batches: list[np.ndarray], symmetric: bool = False) -> Path:
     """Quantize ``onnx_path`` to a QDQ int8 model at ``output`` (written atomically).
 
     Args:
         onnx_path: float32 SAPNet graph; nodes named as ``graph.py`` names them
             are kept in float per KEEP_FLOAT, other graphs are quantized whole.
         output: where to write the quantized model.
-        calib_dir: folder of rainy images; None = synthesized rain on photos.
+        batches: calibration frames (``calibration_batches``).
         symmetric: int8 activations with zero point 0 (TensorRT) instead of uint8.
-        images: calibration images.
-        batches: calibration batches already made (``calib_dir`` and ``images`` are then unused).
     """
-    batches = batches if batches is not None else calibration_batches(calib_dir, images)
     model = onnx.load(str(onnx_path))
     keep = [node.name for node in model.graph.node if KEEP_FLOAT.search(node.name)]
     LOG.info("calibrating on %d images; %d of %d nodes kept in float", len(batches), len(keep), len(model.graph.node))
@@ -203,7 +194,7 @@ def make_int8(
     output: Path,
     weights_path: Path | None = None,
     calib_dir: Path | None = None,
-    images: int = 24,
+    images: int = CALIBRATION_IMAGES,
     symmetric: bool = False,
     qat: QAT | None = None,
 ) -> dict[str, str]:
@@ -223,11 +214,11 @@ def make_int8(
         fused, quantized = Path(scratch) / "fused.onnx", Path(scratch) / "int8.onnx"
         onnx.save(build_graph(weights), str(fused))
         batches = calibration_batches(calib_dir, images)
-        quantize_model(fused, quantized, symmetric=symmetric, batches=batches)
+        quantize_model(fused, quantized, batches, symmetric)
         if qat is not None:
             tuned = Path(scratch) / "tuned.onnx"
             onnx.save(finetune(onnx.load(str(fused)), onnx.load(str(quantized)), batches, qat), str(tuned))
-            quantize_model(tuned, quantized, symmetric=symmetric, batches=batches)
+            quantize_model(tuned, quantized, batches, symmetric)
         LOG.info("quantized in %.0f s; measuring quality against the fp32 graph", time.monotonic() - started)
         quality = compare_models(fused, quantized)
         LOG.info("measuring quality on the evaluation sets (%d frames each)", SET_FRAMES)
@@ -268,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped ones)")
     parser.add_argument("--calib", type=Path, default=None, help="folder of rainy images (default: synthesized)")
-    parser.add_argument("--images", type=int, default=24, help="calibration images (default: %(default)s)")
+    parser.add_argument(
+        "--images", type=int, default=CALIBRATION_IMAGES, help="calibration images (default: %(default)s)"
+    )
     parser.add_argument("--symmetric", action="store_true", help="int8 activations with zero point 0 (TensorRT)")
     parser.add_argument(
         "--qat-steps",

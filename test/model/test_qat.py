@@ -38,7 +38,7 @@ def graphs(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, o
     fused = build_graph(read_weights(weights))
     onnx.save(fused, str(folder / "fused.onnx"))
     frames = [batch[:, :, :40, :56].copy() for batch in quantize.synthesized_batches(4)]
-    quantize.quantize_model(folder / "fused.onnx", folder / "int8.onnx", batches=frames)
+    quantize.quantize_model(folder / "fused.onnx", folder / "int8.onnx", frames)
     return fused, onnx.load(str(folder / "int8.onnx")), frames
 
 

@@ -103,7 +103,7 @@ def test_symmetric_quantization_of_a_small_graph(tmp_path: Path, monkeypatch: py
     fp32 = tmp_path / "one.onnx"
     onnx.save(one_stage, str(fp32))
     monkeypatch.setattr(quantize, "CALIBRATION_SIZE", (32, 48))
-    int8 = quantize_model(fp32, tmp_path / "one_int8.onnx", symmetric=True, images=2)
+    int8 = quantize_model(fp32, tmp_path / "one_int8.onnx", quantize.calibration_batches(None, 2), symmetric=True)
     model = onnx.load(str(int8))
     assert tensorrt_qdq_problems(model) == []
     initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}

@@ -73,7 +73,7 @@ def test_fused_graph_and_int8_follow_the_architecture(
     assert np.abs(_run(fused, batch) - expected).max() <= 1e-4
     onnx.save(fused, str(tmp_path / "fused.onnx"))
     monkeypatch.setattr(quantize, "CALIBRATION_SIZE", (32, 48))
-    int8 = quantize_model(tmp_path / "fused.onnx", tmp_path / "int8.onnx", images=2)
+    int8 = quantize_model(tmp_path / "fused.onnx", tmp_path / "int8.onnx", quantize.calibration_batches(None, 2))
     assert _ops(onnx.load(str(int8))) - _ops(fused) == {"QuantizeLinear", "DequantizeLinear"}
     assert np.abs(_run(int8, batch) - expected).mean() < 0.05
 
